@@ -1,0 +1,67 @@
+"""Argument validation shared by the public functions.
+
+Every check raises ``ValueError`` whose message names the offending argument and says how to fix it.
+Value checks (finiteness, conditioning) run only on concrete arrays: inside ``jax.jit`` the values are
+unknown, so they are skipped there (shape and dtype checks still run).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def is_concrete(x) -> bool:
+    """True when ``x`` holds values (not a tracer under jit/vmap/grad)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def as_float_array(x, name: str):
+    """Convert ``x`` to a floating JAX array; integers become the default float dtype."""
+    if x is None:
+        raise ValueError(f"`{name}` is None; pass an array.")
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    return x
+
+
+def check_finite(x, name: str) -> None:
+    """Raise if a concrete array contains NaN or inf."""
+    if is_concrete(x) and not bool(jnp.isfinite(x).all()):
+        bad = int(jnp.size(x) - jnp.isfinite(x).sum())
+        raise ValueError(
+            f"`{name}` contains {bad} NaN/inf value(s); clean or impute the data before computing kernels."
+        )
+
+
+def check_inputs_2d(x, name: str):
+    """Validate a batch of inputs of shape (n, d); returns it as a float array."""
+    x = as_float_array(x, name)
+    if x.ndim != 2:
+        raise ValueError(
+            f"`{name}` must have shape (n, d) (a batch of flat feature vectors); got shape {x.shape}. "
+            "Reshape with x.reshape(len(x), -1)."
+        )
+    check_finite(x, name)
+    return x
+
+
+def check_positive(value, name: str, *, allow_zero: bool = False) -> float:
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
+        raise ValueError(f"`{name}` must be a finite real number; got {value!r}.")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"`{name}` must be {bound}; got {value!r}.")
+    return float(value)
+
+
+def check_int(value, name: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
+    return int(value)

@@ -1,0 +1,247 @@
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ntkd
+from reference import mlp_kernels, scaled_error
+
+DATA = Path(__file__).parent / "data" / "nt_reference.npz"
+ACTS = ["relu", "erf", "identity", ("leaky_relu", 0.1), ("ab_relu", -0.5, 2.0), ("erf", 2.0, 0.5, 0.3)]
+
+
+def _x(n, d, seed, scale=1.0):
+    return np.random.default_rng(seed).normal(size=(n, d)) * scale
+
+
+@pytest.mark.parametrize("activation", ACTS, ids=str)
+@pytest.mark.parametrize("depth", [0, 1, 3])
+@pytest.mark.parametrize("W_std,b_std", [(1.0, 1.0), (1.4, None), (0.9, 0.3)])
+def test_matches_numpy_reference(activation, depth, W_std, b_std, dtype):
+    x1, x2 = _x(6, 4, 0, 2.0), _x(3, 4, 1)
+    kf = ntkd.mlp_kernel_fn(depth, activation=activation, W_std=W_std, b_std=b_std)
+    for a, b in ((x1, x1), (x1, x2)):
+        ref_nngp, ref_ntk = mlp_kernels(a, b, depth, activation, W_std, b_std)
+        _, d1 = mlp_kernels(a, a, depth, activation, W_std, b_std)
+        _, d2 = mlp_kernels(b, b, depth, activation, W_std, b_std)
+        k = kf(a.astype(dtype), None if b is a else b.astype(dtype))
+        assert k.ntk.dtype == dtype and k.nngp.dtype == dtype
+        if dtype == np.float64:
+            np.testing.assert_allclose(k.nngp, ref_nngp, rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(k.ntk, ref_ntk, rtol=1e-12, atol=1e-14)
+        else:
+            n1, n2 = mlp_kernels(a, a, depth, activation, W_std, b_std)[0], mlp_kernels(b, b, depth, activation, W_std, b_std)[0]
+            assert scaled_error(k.ntk, ref_ntk, np.diag(d1), np.diag(d2)) <= 1e-5
+            assert scaled_error(k.nngp, ref_nngp, np.diag(n1), np.diag(n2)) <= 1e-5
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+@pytest.mark.parametrize("activation", ["relu", "erf"])
+def test_standard_parameterization_reference(depth, activation):
+    x1, x2 = _x(5, 3, 2), _x(4, 3, 3)
+    kf = ntkd.mlp_kernel_fn(depth, activation=activation, W_std=1.5, b_std=0.5, parameterization="standard",
+                            width=32)
+    ref_nngp, ref_ntk = mlp_kernels(x1, x2, depth, activation, 1.5, 0.5, "standard", 32)
+    k = kf(x1, x2)
+    np.testing.assert_allclose(k.ntk, ref_ntk, rtol=1e-12)
+    np.testing.assert_allclose(k.nngp, ref_nngp, rtol=1e-12)
+
+
+def _nt_configs():
+    z = np.load(DATA)
+    return [(i, json.loads(str(z[f"cfg{i}"]))) for i in range(int(z["n_configs"]))]
+
+
+@pytest.mark.parametrize("i,cfg", _nt_configs(), ids=lambda v: str(v) if isinstance(v, int) else "")
+def test_matches_neural_tangents_fixtures(i, cfg, dtype):
+    """Reference kernels written by neural-tangents 0.6.5 (scripts/make_nt_fixtures.sh), float64."""
+    z = np.load(DATA)
+    act = cfg["activation"]
+    act = act[0] if len(act) == 1 else tuple(act)
+    kf = ntkd.mlp_kernel_fn(cfg["depth"], activation=act, W_std=cfg["W_std"], b_std=cfg["b_std"],
+                            parameterization=cfg["parameterization"], width=cfg.get("width"))
+    x1, x2 = z["x1"].astype(dtype), z["x2"].astype(dtype)
+    d1 = {g: np.diag(z[f"cfg{i}_{g}11"]) for g in ("nngp", "ntk")}
+    for tag, (a, b) in {"11": (x1, None), "12": (x1, x2)}.items():
+        k = kf(a, b)
+        for g in ("nngp", "ntk"):
+            ref = z[f"cfg{i}_{g}{tag}"]
+            got = np.asarray(getattr(k, g))
+            if dtype == np.float64:
+                np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-13 * np.abs(ref).max())
+            else:
+                d2 = d1[g] if tag == "11" else np.diag(np.asarray(kf(z["x2"], None, g)))
+                # x1 row 3 is a near-duplicate of row 1 (1 - cos ≈ 5e-7): no exception is made for it.
+                assert scaled_error(got, ref, d1[g], d2) <= 1e-5
+
+
+def test_float32_diagonal_is_exact_relu_deep():
+    """The diagonal is where neural-tangents' float32 ReLU NTK loses ~1e-4; ntkd keeps it at float32 eps."""
+    x = _x(50, 10, 4)
+    for depth in (1, 5, 10):
+        kf = ntkd.mlp_kernel_fn(depth)
+        k64 = np.asarray(kf(x, None, "ntk"))
+        k32 = np.asarray(kf(x.astype(np.float32), None, "ntk"))
+        rel = np.abs(k32 - k64) / np.abs(k64)
+        assert rel.max() <= 1e-5, (depth, rel.max())
+        assert np.abs(np.diag(rel)).max() <= 2e-6
+
+
+@pytest.mark.parametrize("activation", ["relu", ("ab_relu", -0.5, 2.0)], ids=str)
+@pytest.mark.parametrize("gap", [1e-2, 1e-3, 1e-4, 1e-5])
+def test_float32_near_duplicates_relu(activation, gap):
+    """Distinct inputs at relative distance `gap`: float32 stays within 2e-6 of float64 at depth 10.
+
+    Naively θ = arccos(c) turns the ~1e-7 rounding of c into an error ~1e-7/θ (1e-4 here); ntkd carries
+    1 - cos θ through the recursion without cancellation.
+    """
+    rng = np.random.default_rng(16)
+    x = rng.normal(size=(4, 3))
+    x = np.concatenate([x, x * (1 + gap) + gap * rng.normal(size=x.shape)]).astype(np.float32)
+    kf = ntkd.mlp_kernel_fn(10, activation=activation, W_std=1.2, b_std=0.3)
+    for g in ("ntk", "nngp"):
+        k64 = np.asarray(kf(x.astype(np.float64), None, g))
+        k32 = np.asarray(kf(x, None, g))
+        d = np.diag(k64)
+        assert scaled_error(k32, k64, d, d) <= 2e-6
+
+
+def test_x2_same_object_is_symmetric():
+    x = _x(6, 3, 5)
+    kf = ntkd.mlp_kernel_fn(2)
+    np.testing.assert_array_equal(kf(x, x, "ntk"), kf(x, None, "ntk"))
+
+
+def test_get_conventions():
+    x1, x2 = _x(4, 3, 6), _x(2, 3, 7)
+    kf = ntkd.mlp_kernel_fn(1)
+    k = kf(x1, x2)
+    assert isinstance(k, ntkd.Kernel) and k.nngp.shape == (4, 2)
+    np.testing.assert_array_equal(kf(x1, x2, "ntk"), k.ntk)
+    np.testing.assert_array_equal(kf(x1, x2, "nngp"), k.nngp)
+    swapped = kf(x1, x2, ("ntk", "nngp"))
+    assert swapped._fields == ("ntk", "nngp")
+    np.testing.assert_array_equal(swapped[0], k.ntk)
+
+
+def test_k1_ntk_over_norm_tends_to_quarter():
+    """Ji & Zhu K1 / Fig. S7: L = 3, σ_W = σ_b = 1, d = 2: Θ(x,x)/xᵀx >= 1/4 and -> 0.25 at large |x|."""
+    kf = ntkd.mlp_kernel_fn(3)
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(2000, 2)) * np.exp(rng.uniform(-2, 6, size=(2000, 1)))
+    ratio = np.diag(np.asarray(kf(x, None, "ntk"))) / np.sum(x * x, axis=1)
+    assert ratio.min() >= 0.25
+    big = np.linalg.norm(x, axis=1) > 100
+    assert big.sum() > 50
+    np.testing.assert_allclose(ratio[big], 0.25, atol=2e-3)
+    # closed form of the large-|x| limit: depth-3 ReLU NTK on the diagonal is (L+1) (1/2)^L q W^2...
+    # here q = |x|^2/2 and each hidden layer halves it, contributing 4 terms of |x|^2/16: 4/16 = 1/4.
+
+
+def test_jit_and_vmap():
+    kf = ntkd.mlp_kernel_fn(2, activation="erf")
+    x1, x2 = _x(5, 3, 9), _x(4, 3, 10)
+    direct = kf(x1, x2, "ntk")
+    np.testing.assert_allclose(jax.jit(kf, static_argnums=2)(x1, x2, "ntk"), direct, rtol=1e-13)
+    per_row = jax.vmap(lambda a: kf(a[None], x2, "ntk")[0])(jnp.asarray(x1))
+    np.testing.assert_allclose(per_row, direct, rtol=1e-13)
+
+
+@pytest.mark.parametrize("block_size", [1, 3, 4, 100])
+def test_kernel_matrix_tiles_equal_direct(block_size):
+    x1, x2 = _x(10, 3, 11), _x(7, 3, 12)
+    kf = ntkd.mlp_kernel_fn(3)
+    sym = ntkd.kernel_matrix(kf, x1, get=("nngp", "ntk"), block_size=block_size)
+    ref = kf(x1, None)
+    np.testing.assert_allclose(sym.ntk, ref.ntk, rtol=1e-13)
+    np.testing.assert_allclose(sym.nngp, ref.nngp, rtol=1e-13)
+    np.testing.assert_array_equal(sym.ntk, sym.ntk.T)
+    cross = ntkd.kernel_matrix(kf, x1, x2, get="ntk", block_size=block_size)
+    np.testing.assert_allclose(cross, kf(x1, x2, "ntk"), rtol=1e-13)
+
+
+def test_kernel_matrix_accepts_any_nt_style_kernel_fn():
+    """Duck typing: an RBF kernel written with the neural-tangents signature (no ntkd code)."""
+    def rbf_kernel_fn(x1, x2=None, get=None):
+        x2 = x1 if x2 is None else x2
+        k = jnp.exp(-jnp.sum((x1[:, None] - x2[None]) ** 2, -1))
+        return {"ntk": k, "nngp": 2 * k}[get] if isinstance(get, str) else (2 * k, k)
+
+    x = _x(9, 2, 13)
+    got = ntkd.kernel_matrix(rbf_kernel_fn, x, get="ntk", block_size=4)
+    d2 = ((x[:, None] - x[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(got, np.exp(-d2), rtol=1e-12)
+
+
+def test_kernel_matrix_progress_callback():
+    calls = []
+    ntkd.kernel_matrix(ntkd.mlp_kernel_fn(1), _x(9, 2, 14), block_size=4, progress=lambda a, b: calls.append((a, b)))
+    assert calls[-1] == (6, 6)  # 3 x 3 tiles, upper triangle incl. diagonal
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(depth=-1), "`depth`"),
+        (dict(depth=1.5), "`depth`"),
+        (dict(depth=1, activation="tanh"), "`activation`"),
+        (dict(depth=1, W_std=0.0), "`W_std`"),
+        (dict(depth=1, W_std=-1.0), "`W_std`"),
+        (dict(depth=1, b_std=-0.1), "`b_std`"),
+        (dict(depth=1, parameterization="mup"), "`parameterization`"),
+        (dict(depth=1, parameterization="standard"), "`width`"),
+    ],
+)
+def test_bad_configuration_raises(kwargs, match):
+    depth = kwargs.pop("depth")
+    with pytest.raises(ValueError, match=match):
+        ntkd.mlp_kernel_fn(depth, **kwargs)
+
+
+def test_bad_inputs_raise():
+    kf = ntkd.mlp_kernel_fn(1)
+    x = _x(4, 3, 15)
+    bad = x.copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError, match="`x1`.*NaN"):
+        kf(bad)
+    inf = x.copy()
+    inf[0, 0] = np.inf
+    with pytest.raises(ValueError, match="`x2`"):
+        kf(x, inf)
+    with pytest.raises(ValueError, match="`x2` has 2 features"):
+        kf(x, x[:, :2])
+    with pytest.raises(ValueError, match="`x1` must have shape"):
+        kf(x[0])
+    with pytest.raises(ValueError, match="`get`"):
+        kf(x, None, "cov")
+    with pytest.raises(ValueError, match="`x2` has 2 features"):
+        ntkd.kernel_matrix(kf, x, x[:, :2])
+
+
+def test_float32_default_mode_without_x64():
+    """With jax_enable_x64 off (JAX's default) everything runs in float32 and stays accurate."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import numpy as np, jax, ntkd
+        assert not jax.config.jax_enable_x64
+        x = np.random.default_rng(0).normal(size=(30, 4))
+        k = ntkd.mlp_kernel_fn(5)(x, None, "ntk")
+        assert k.dtype == np.float32, k.dtype
+        y = np.sin(x[:, 0])
+        f = ntkd.gradient_descent_mse(k, y)(np.array([1.0, 10.0]))
+        assert f.dtype == np.float32 and np.isfinite(f).all()
+        print(repr(np.asarray(k, np.float64).tolist()))
+    """)
+    env = {"JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    k32 = np.array(eval(out.stdout.strip().splitlines()[-1]))
+    x = np.random.default_rng(0).normal(size=(30, 4))
+    _, k64 = mlp_kernels(x, x, 5)
+    assert scaled_error(k32, k64, np.diag(k64), np.diag(k64)) <= 1e-5
