@@ -103,7 +103,11 @@ def kd_grad_z(z_s, z_t, y_g, rho, T, *, soft_scale: Union[float, str] = 1.0):
     ``ρ s/T (σ(z_s/T) - σ(z_t/T)) + (1 - ρ)(σ(z_s) - y_g)``; the gradient of :func:`kd_loss` is this / n.
     """
     z_t, y_g, rho, T, z_s = _inputs(z_t, y_g, rho, T, [("z_s", as_float_array(z_s, "z_s"))])
-    s = _soft_scale(soft_scale, T)
+    return _grad_z(z_s, z_t, y_g, rho, T, _soft_scale(soft_scale, T))
+
+
+def _grad_z(z_s, z_t, y_g, rho, T, s):
+    """Unvalidated left side of Eq. 3 (shared by kd_grad_z, the paper's GD solver and the flow)."""
     return rho * s / T * (sigmoid(z_s / T) - sigmoid(z_t / T)) + (1 - rho) * (sigmoid(z_s) - y_g)
 
 
@@ -161,8 +165,7 @@ def _closed_form_T1(zt, rho):
 def _paper_gd(zt, y, rho, T, s, lr, iters):
     """The paper's solver (S4): gradient descent on ℓ(z) from z = 0, ``iters`` steps of size ``lr``."""
     def body(_, z):
-        g = rho * s / T * (sigmoid(z / T) - sigmoid(zt / T)) + (1 - rho) * (sigmoid(z) - y)
-        return z - lr * g
+        return z - lr * _grad_z(z, zt, y, rho, T, s)
 
     return jax.lax.fori_loop(0, iters, body, jnp.zeros_like(zt))
 
@@ -326,7 +329,7 @@ def kd_function_space_flow(theta_train_train, z_t, y_g, rho, T, times, *, theta_
     f = None if kt is None else jnp.broadcast_to(jnp.asarray(z0_test, k.dtype), (kt.shape[0],))
 
     def grad(z):
-        return (rho * s / T * (sigmoid(z / T) - sigmoid(z_t / T)) + (1 - rho) * (sigmoid(z) - y_g)) / n
+        return _grad_z(z, z_t, y_g, rho, T, s) / n
 
     def rk4(state, h):
         z, f = state

@@ -93,11 +93,16 @@ def expected_weight_norm(key, kernel_fn: Callable, sample_inputs: Callable, targ
 
 
 # ------------------------------------------------------------------------------------ imperfect teacher
-def kernel_inner(theta_train_train, a, b):
-    """⟨a, b⟩_Θ = aᵀ Θ_n⁻¹ b (§5.2 notation), via one Cholesky. a, b: ``(n,)``."""
+def _inner_fn(theta_train_train):
+    """⟨·, ·⟩_Θ with Θ_n factored once (Cholesky), for several inner products on one kernel."""
     k = as_float_array(theta_train_train, "theta_train_train")
     c = jax.scipy.linalg.cho_factor(k, lower=True)
-    return jnp.asarray(a, k.dtype) @ jax.scipy.linalg.cho_solve(c, jnp.asarray(b, k.dtype))
+    return lambda a, b: jnp.asarray(a, k.dtype) @ jax.scipy.linalg.cho_solve(c, jnp.asarray(b, k.dtype))
+
+
+def kernel_inner(theta_train_train, a, b):
+    """⟨a, b⟩_Θ = aᵀ Θ_n⁻¹ b (§5.2 notation), via one Cholesky. a, b: ``(n,)``."""
+    return _inner_fn(theta_train_train)(a, b)
 
 
 def cos_student_oracle(theta_train_train, dz_g, dz_s, *, norm_w_g: float = 1.0):
@@ -106,8 +111,8 @@ def cos_student_oracle(theta_train_train, dz_g, dz_s, *, norm_w_g: float = 1.0):
     ``norm_w_g`` = ‖Δw_g‖, a positive constant (1 by default: then only signs and ratios are meaningful).
     """
     check_positive(norm_w_g, "norm_w_g")
-    return kernel_inner(theta_train_train, dz_g, dz_s) / (
-        norm_w_g * jnp.sqrt(kernel_inner(theta_train_train, dz_s, dz_s)))
+    ip = _inner_fn(theta_train_train)
+    return ip(dz_g, dz_s) / (norm_w_g * jnp.sqrt(ip(dz_s, dz_s)))
 
 
 def hard_label_effect(theta_train_train, dz_g, dz_t, dz_h, *, norm_w_g: Optional[float] = None):
@@ -118,7 +123,7 @@ def hard_label_effect(theta_train_train, dz_g, dz_t, dz_h, *, norm_w_g: Optional
     ∂cos α(Δŵ, Δw_g)/∂(1 - ρ) at ρ = 1, i.e. the bracket / (‖Δw_g‖ sqrt(⟨Δz_t, Δz_t⟩_Θ)).
     ``dz_h`` are the correction logits (:func:`ntkd.correction_logits`).
     """
-    ip = lambda a, b: kernel_inner(theta_train_train, a, b)  # noqa: E731
+    ip = _inner_fn(theta_train_train)
     tt = ip(dz_t, dz_t)
     bracket = ip(dz_g, dz_h) - ip(dz_g, dz_t) * ip(dz_t, dz_h) / tt
     if norm_w_g is None:
