@@ -9,10 +9,12 @@ Public API (everything else is private):
   :func:`gp_inference`)
 * Ji & Zhu (2020) KD theory: :mod:`ntkd.distill` (Eq. 2-4), :mod:`ntkd.risk` (Thm 1, :func:`risk_bound`),
   :mod:`ntkd.inefficiency` (Eq. 10, Thm 2), :mod:`ntkd.tasks` (synthetic tasks)
+* sweeps and reproductions: :mod:`ntkd.sweep` (:func:`evaluate_grid`, :func:`run_sweep`,
+  :func:`load_config`), :mod:`ntkd.store` (:class:`ResultsStore`), :mod:`ntkd.reproduce`
 """
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import distill, finite, inefficiency, predict, risk, tasks
+from . import distill, finite, inefficiency, predict, risk, store, sweep, tasks
 from .distill import (converged_student, correction_logits, effective_logits, kd_function_space_flow,
                       kd_grad_z, kd_loss, label_smoothing_logit, pointwise_correct, rho_for_threshold,
                       threshold, weight_change_norm)
@@ -23,6 +25,8 @@ from .risk import (alpha_n, alpha_n_exact, angle_distribution, feature_cosines, 
 from .empirical import empirical_kernel_fn, empirical_ntk, flat_params, linearize, nnx_apply_fn
 from .kernels import ACTIVATIONS, Kernel, kernel_matrix, mlp_kernel_fn
 from .predict import GPPosterior, gp_inference, gradient_descent_mse, kernel_regression
+from .store import ResultsStore
+from .sweep import SweepConfig, evaluate_grid, load_config, run_sweep
 
 try:
     __version__ = _version("ntkd")
@@ -41,4 +45,6 @@ __all__ = [
     "kd_function_space_flow", "transfer_risk", "feature_cosines", "oracle_norm", "angle_distribution",
     "alpha_n", "alpha_n_exact", "risk_bound", "phuong_lampert_bound", "data_inefficiency",
     "expected_weight_norm", "weight_norm_curve", "kernel_inner", "cos_student_oracle", "hard_label_effect",
+    # sweeps
+    "store", "sweep", "ResultsStore", "SweepConfig", "evaluate_grid", "load_config", "run_sweep",
 ]

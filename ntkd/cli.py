@@ -1,4 +1,4 @@
-"""The ``ntkd`` command line.
+"""The ``ntkd`` command line: ``sweep``, ``reproduce``, ``plot``, ``export`` and ``demo``.
 
 ``ntkd demo --out DIR``: a small, real computation on CPU (about a minute): the analytic NTK of Ji &
 Zhu's student (L = 3, σ_W = σ_b = 1) on a 2-D task, closed-form gradient-flow predictions at many times,
@@ -14,7 +14,20 @@ import time
 from pathlib import Path
 
 EXAMPLES = """examples:
-  ntkd demo --out results/demo        kernel + predictor demo, writes demo.json and demo.png
+  ntkd reproduce ji-zhu --quick --out results/ji-zhu   every Ji & Zhu figure, small sizes (CPU, minutes)
+  ntkd reproduce ji-zhu-fig2 --out results/fig2         one figure at full size (resumable)
+  ntkd sweep my_sweep.toml --out results/my_sweep        a ρ × T × t × n × seed grid from a TOML config
+  ntkd plot results/fig2                                 redraw figures and summary.md from stored results
+  ntkd export results/my_sweep --csv out.csv             the results store as CSV
+  ntkd demo --out results/demo                           kernel + predictor demo
+
+A sweep config (TOML; every key is optional except [grid] rho, T, n):
+  name = "risk-vs-n"
+  [task]      kind = "kernel_teacher"  modes = 20  stop_time = [100.0, inf]  reduction = 0.3
+  [student]   depth = 3
+  [grid]      rho = [1.0, 0.9, 0.5]  T = [10.0]  t = [inf]  n = [16, 64, 256]  seeds = 4
+  [eval]      n_test = 2048  n_ref = 1024
+Killed or interrupted runs resume: rerun the same command with the same --out.
 """
 
 
@@ -103,11 +116,72 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="ntkd", description="Knowledge distillation in the NTK regime.",
                                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+    sw = sub.add_parser("sweep", help="run (or resume) a sweep from a TOML config",
+                        description="Run or resume a sweep; rows go to OUT/results.sqlite as blocks finish.")
+    sw.add_argument("config", type=Path, help="TOML sweep configuration")
+    sw.add_argument("--out", type=Path, required=True, help="output folder (rerun with it to resume)")
+    sw.add_argument("--quiet", action="store_true", help="no progress lines")
+    rp = sub.add_parser("reproduce", help="reproduce Ji & Zhu (2020) figures")
+    rp.add_argument("name", help="ji-zhu (all) or ji-zhu-fig1, -fig2, -fig3, -fig4, -fig5, -figS7")
+    rp.add_argument("--quick", action="store_true", help="small sizes: all figures in minutes on 2 CPU cores")
+    rp.add_argument("--out", type=Path, default=None, help="output folder (default results/NAME[-quick])")
+    rp.add_argument("--quiet", action="store_true", help="no progress lines")
+    pl = sub.add_parser("plot", help="redraw the figures and summary.md of a reproduction or sweep folder")
+    pl.add_argument("dir", type=Path)
+    ex = sub.add_parser("export", help="export a sweep's results store")
+    ex.add_argument("dir", type=Path)
+    ex.add_argument("--csv", type=Path, required=True, help="CSV file to write")
     demo = sub.add_parser("demo", help="kernel + predictor demo on a synthetic 2-D task")
     demo.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder")
     demo.add_argument("--quick", action="store_true", help="smaller sizes (a few seconds)")
     args = parser.parse_args(argv)
-    if args.command == "demo":
+    try:
+        return _dispatch(args, parser)
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished blocks are saved; rerun the same command to resume.", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError) as e:
+        print(f"ntkd {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args, parser) -> int:
+    if args.command == "sweep":
+        from .store import ResultsStore
+        from .sweep import load_config, run_sweep
+
+        cfg = load_config(args.config)  # validated before any computation
+        path = run_sweep(cfg, args.out, progress=None if args.quiet else sys.stderr)
+        with ResultsStore(path, read_only=True) as st:
+            st.to_csv(args.out / "results.csv")
+            print(f"{st.count()} rows in {path} (and results.csv)")
+        from .reproduce import plot
+
+        try:
+            plot(args.out)
+            print(f"wrote {args.out / 'sweep.png'} and {args.out / 'summary.md'}")
+        except ImportError:
+            print("(install matplotlib for plots: pip install 'ntkd[plot]')")
+    elif args.command == "reproduce":
+        from .reproduce import reproduce
+
+        out = args.out or Path("results") / (args.name + ("-quick" if args.quick else ""))
+        summaries = reproduce(args.name, out, quick=args.quick, progress=None if args.quiet else sys.stderr)
+        for k in summaries:
+            print((out / k / "summary.md").read_text() if (out / k / "summary.md").exists() else k)
+        print(f"figures and summaries under {out}")
+    elif args.command == "plot":
+        from .reproduce import plot
+
+        plot(args.dir)
+        print(f"redrew {args.dir} (summary.md)")
+    elif args.command == "export":
+        from .store import ResultsStore
+
+        with ResultsStore(args.dir / "results.sqlite", read_only=True) as st:
+            st.to_csv(args.csv)
+            print(f"{st.count()} rows -> {args.csv}")
+    elif args.command == "demo":
         r = _demo(args.out, args.quick)
         print(f"analytic NTK (L=3) on {r['n_train']} + {r['n_test']} points: {r['kernel_seconds']:.2f} s")
         print(f"test MSE: target variance {r['target_variance']:.4f} -> converged {r['test_mse_converged']:.4g}")

@@ -1,0 +1,312 @@
+"""The sweep engine, results store and CLI (issue 4).
+
+* ``evaluate_grid`` (one factorization, batched ρ × T × t right-hand sides) equals a naive loop that
+  recomputes every grid point with the public per-point functions and float64 NumPy solves;
+* ``run_sweep`` rows equal ``evaluate_grid`` on the same data;
+* a sweep killed with SIGKILL and restarted ends with exactly the rows of an uninterrupted run;
+* 4 forced host devices give the same rows as one device;
+* malformed or inconsistent configs are refused before any computation, naming the key.
+"""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ntkd
+from ntkd import sweep as S
+from ntkd.store import METRICS, ResultsStore
+
+INF = float("inf")
+
+
+def _problem(n=40, m=60, R=50, seed=0):
+    rng = np.random.default_rng(seed)
+    x, xt, xr = (rng.normal(size=(k, 2)) * 5 for k in (n, m, R))
+    f = lambda a: 3 * np.sin(a[:, 0] / 3) + a[:, 1] / 4  # noqa: E731
+    g = lambda a: 3 * np.sin(a[:, 0] / 3) + a[:, 1] / 4 - 0.3  # noqa: E731  ground truth differs a little
+    zt, ztt, ztr = f(x), f(xt), f(xr)
+    return dict(x=x, xt=xt, xr=xr, zt=zt, yg=(g(x) > 0) * 1.0, zg=g(x), ztt=ztt, ygt=(g(xt) > 0) * 1.0,
+                ztr=ztr, ygr=(ztr > 0) * 1.0, z0=rng.normal(size=n) * 0.3, z0t=rng.normal(size=m) * 0.3)
+
+
+def _naive(kf, p, rho, T, t, jitter):
+    """Every metric of one grid point, from scratch, with public ntkd functions and NumPy float64."""
+    K = np.asarray(kf(p["x"], None, "ntk")) + jitter * np.eye(len(p["x"]))
+    Kx = np.asarray(kf(p["xt"], p["x"], "ntk"))
+    z_eff = np.asarray(ntkd.effective_logits(p["zt"], p["yg"], rho, T))
+    dz = z_eff - p["z0"]
+    if np.isinf(t):
+        c = np.linalg.solve(K, dz)
+        f = p["z0t"] + Kx @ c
+        f_ref = np.asarray(ntkd.converged_student(Kx, K, z_eff, z0_train=p["z0"], z0_test=p["z0t"]))
+        np.testing.assert_allclose(f, f_ref, rtol=1e-8, atol=1e-8)
+    else:  # Eq. S1: df/dτ = -Θ (f - z_eff) / n  ==  gradient_descent_mse on one output column
+        _, f = ntkd.gradient_descent_mse(K, z_eff)(t, p["z0"], p["z0t"], Kx)
+        f = np.asarray(f)
+        lam, V = np.linalg.eigh(K)
+        c = V @ ((1 - np.exp(-lam * t / len(dz))) / lam * (V.T @ dz))
+    w = np.sqrt(c @ K @ c)
+    out = {"risk": np.mean(p["ztt"] * f < 0), "error": np.mean((f > 0) != (p["ygt"] > 0.5)), "w_norm": w}
+    if np.isinf(t):
+        np.testing.assert_allclose(w, float(ntkd.weight_change_norm(K, dz)), rtol=1e-8)
+    dzg, dzt = p["zg"] - p["z0"], p["zt"] - p["z0"]
+    cg = np.linalg.solve(K, dzg)
+    out["cos_g"] = (c @ dzg) / (w * np.sqrt(dzg @ cg))
+    dzh = np.asarray(ntkd.correction_logits(p["zt"], p["yg"], T))
+    out["hle"] = float(ntkd.hard_label_effect(K, dzg, dzt, dzh))
+    KR = np.asarray(kf(p["xr"], None, "ntk")) + jitter * np.eye(len(p["xr"]))
+    zr = np.asarray(ntkd.effective_logits(p["ztr"], p["ygr"], rho, T))
+    a = np.linalg.solve(KR, zr)
+    onorm = np.sqrt(zr @ a)
+    np.testing.assert_allclose(onorm, float(ntkd.oracle_norm(KR, zr)), rtol=1e-8)
+    cos = (c @ np.asarray(kf(p["x"], p["xr"], "ntk")) @ a) / (w * onorm)
+    out["alpha"] = np.arccos(min(abs(cos), 1.0))
+    out["alpha_eq9"] = np.arccos(min(w / onorm, 1.0))
+    diag = np.array([float(kf(v[None], None, "ntk")[0, 0]) for v in p["xt"]])
+    zte = np.asarray(ntkd.effective_logits(p["ztt"], p["ygt"], rho, T))
+    cos_te = ntkd.feature_cosines(zte, diag, onorm)
+    out["bound"] = float(ntkd.risk_bound(out["alpha"], cos_te))
+    out["oracle_norm"] = onorm
+    return out
+
+
+@pytest.mark.parametrize("times", [(INF,), (3.0, 40.0, INF)], ids=["converged-cholesky", "times-eigh"])
+def test_evaluate_grid_matches_naive_loop(times):
+    p = _problem()
+    kf = ntkd.mlp_kernel_fn(3)
+    rhos, Ts, jitter = [1.0, 0.9, 0.3], [10.0, 2.0], 1e-6
+    res = S.evaluate_grid(kf, p["x"], p["zt"], p["yg"], p["xt"], p["ztt"], p["ygt"], rho=rhos, T=Ts, t=times,
+                          z_g_train=p["zg"], z0_train=p["z0"], z0_test=p["z0t"], jitter=jitter,
+                          reference=(p["xr"], p["ztr"], p["ygr"]))
+    assert res["factor"] == ("chol" if len(times) == 1 else "eigh")
+    for it, t in enumerate(times):
+        for i, rho in enumerate(rhos):
+            for j, T in enumerate(Ts):
+                ref = _naive(kf, p, rho, T, t, jitter)
+                for k, v in ref.items():
+                    np.testing.assert_allclose(res[k][it, i, j], v, rtol=1e-6, atol=1e-9,
+                                               err_msg=f"{k} at t={t}, rho={rho}, T={T}")
+    # the grid is informative: hard labels change the student (risk differs between ρ = 1 and 0.3)
+    assert not np.allclose(res["w_norm"][-1, 0], res["w_norm"][-1, 2])
+
+
+def test_evaluate_grid_rejects_bad_input():
+    p = _problem(n=8, m=5, R=4)
+    kf = ntkd.mlp_kernel_fn(1)
+    with pytest.raises(ValueError, match="rho"):
+        S.evaluate_grid(kf, p["x"], p["zt"], p["yg"], p["xt"], p["ztt"], p["ygt"], rho=[0.0], T=[1.0])
+    with pytest.raises(ValueError, match="T"):
+        S.evaluate_grid(kf, p["x"], p["zt"], p["yg"], p["xt"], p["ztt"], p["ygt"], rho=[1.0], T=[-1.0])
+    with pytest.raises(ValueError, match="z_t_train"):
+        S.evaluate_grid(kf, p["x"], p["zt"][:3], p["yg"], p["xt"], p["ztt"], p["ygt"], rho=[1.0], T=[1.0])
+
+
+SMALL = {
+    "name": "t", "seed": 3,
+    "task": {"kind": "kernel_teacher", "modes": 6, "fit_n": 64, "stop_time": [30.0, INF]},
+    "student": {"depth": 2},
+    "grid": {"rho": [1.0, 0.8], "T": [5.0], "t": [INF], "n": [8, 24], "seeds": 3},
+    "eval": {"n_test": 40, "n_ref": 30, "seed_chunk": 1},
+}
+
+
+def _rowset(path):
+    with ResultsStore(path, read_only=True) as st:
+        rows = st.rows()
+    keys = ("variant", "depth", "n", "seed", "rho", "T", "time")
+    return {tuple(r[k] for k in keys): tuple(r[m] for m in METRICS) for r in rows}, len(rows)
+
+
+def test_run_sweep_rows_equal_evaluate_grid(tmp_path):
+    cfg = S.SweepConfig.from_dict(SMALL)
+    path = S.run_sweep(cfg, tmp_path, progress=None)
+    rows, count = _rowset(path)
+    assert count == cfg.n_rows() == 2 * 2 * 3 * 2
+    # recompute variant stop_time=30, n = 24, seed 2 with the per-set function on the same data
+    task = dict(cfg.task, stop_time=30.0)
+    keys = S._keys(cfg.seed)
+    x_te = jax.random.normal(keys["test"], (40, 2)) * 5.0
+    teacher = S.task_teacher(task)
+    zt_te, zg_te = teacher(x_te, jax.random.fold_in(keys["test"], 1))
+    yg_te = S._labels(task, zt_te, zg_te)
+    x_ref = jax.random.normal(keys["ref"], (30, 2)) * 5.0
+    zt_r, zg_r = teacher(x_ref, jax.random.fold_in(keys["ref"], 1))
+    d = S._seed_data({}, 2, teacher, task, cfg.student, 2, 24, keys, x_te, zt_te, yg_te, jnp.float64)
+    res = S.evaluate_grid(ntkd.mlp_kernel_fn(2), d[0][:24], d[1][:24], d[2][:24], x_te, d[5], d[6],
+                          rho=[1.0, 0.8], T=[5.0], z_g_train=d[3][:24],
+                          reference=(x_ref, zt_r, S._labels(task, zt_r, zg_r)))
+    for i, rho in enumerate([1.0, 0.8]):
+        got = rows[("stop_time=30.0", 2, 24, 2, rho, 5.0, INF)]
+        for k, m in enumerate(METRICS):
+            if got[k] is not None:
+                np.testing.assert_allclose(got[k], res[m][0, i, 0], rtol=1e-9, atol=1e-12, err_msg=m)
+
+
+def _write_cfg(tmp_path, cfg):
+    lines = [f'name = "{cfg["name"]}"', f'seed = {cfg["seed"]}']
+    for sec in ("task", "student", "grid", "eval"):
+        lines.append(f"[{sec}]")
+        for k, v in cfg[sec].items():
+            lines.append(f"{k} = {json.dumps(v).replace('Infinity', 'inf')}")
+    p = tmp_path / "cfg.toml"
+    p.write_text("\n".join(lines))
+    return p
+
+
+def _cli(args, env=None, **kw):
+    return subprocess.Popen([sys.executable, "-m", "ntkd.cli", *args], env={**os.environ, **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_rows(tmp_path):
+    cfg = dict(SMALL, grid=dict(SMALL["grid"], n=[8, 16, 24, 32], seeds=4))
+    path = _write_cfg(tmp_path, cfg)
+    full = tmp_path / "full"
+    p = _cli(["sweep", str(path), "--out", str(full), "--quiet"])
+    assert p.wait(timeout=600) == 0, p.stderr.read()
+    expected, n_expected = _rowset(full / "results.sqlite")
+    assert n_expected == 2 * 4 * 4 * 2
+
+    killed = tmp_path / "killed"
+    p = _cli(["sweep", str(path), "--out", str(killed), "--quiet"])
+    db = killed / "results.sqlite"
+    done = 0
+    deadline = time.time() + 600
+    while time.time() < deadline and p.poll() is None:
+        if db.exists():
+            try:
+                with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+                    done = c.execute("SELECT COUNT(*) FROM blocks").fetchone()[0]
+            except sqlite3.OperationalError:
+                done = 0
+        if done >= 5:
+            os.kill(p.pid, signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    p.wait(timeout=60)
+    assert p.returncode == -signal.SIGKILL, "the sweep finished before it could be killed"
+    partial, n_partial = _rowset(db)
+    assert 0 < n_partial < n_expected and n_partial % 2 == 0  # whole blocks only
+    for k, v in partial.items():
+        assert expected[k] == v
+    p = _cli(["sweep", str(path), "--out", str(killed), "--quiet"])
+    assert p.wait(timeout=600) == 0, p.stderr.read()
+    resumed, n_resumed = _rowset(db)
+    assert n_resumed == n_expected and resumed == expected  # no duplicates, nothing lost, same numbers
+    # a rerun of a finished sweep computes nothing and adds nothing
+    p = _cli(["sweep", str(path), "--out", str(killed), "--quiet"])
+    assert p.wait(timeout=600) == 0
+    assert _rowset(db)[1] == n_expected
+
+
+@pytest.mark.slow
+def test_four_host_devices_give_the_one_device_rows(tmp_path):
+    cfg = dict(SMALL, grid=dict(SMALL["grid"], seeds=5), eval=dict(SMALL["eval"], seed_chunk=0))
+    path = _write_cfg(tmp_path, cfg)
+    out = {}
+    for ndev in (1, 4):
+        env = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={ndev}", "JAX_PLATFORMS": "cpu"}
+        code = textwrap.dedent(f"""
+            import jax, ntkd.sweep as S
+            assert len(jax.local_devices()) == {ndev}
+            S.run_sweep(S.load_config({str(path)!r}), {str(tmp_path / str(ndev))!r}, progress=None)
+        """)
+        r = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True,
+                           text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        out[ndev] = _rowset(tmp_path / str(ndev) / "results.sqlite")
+    assert out[1][1] == out[4][1] == cfg_rows(cfg)
+    for k, v in out[1][0].items():
+        np.testing.assert_allclose(np.array(out[4][0][k], float), np.array(v, float), rtol=1e-10, atol=1e-12)
+
+
+def cfg_rows(cfg):
+    return S.SweepConfig.from_dict(cfg).n_rows()
+
+
+BAD = [
+    ({"grid": {"rho": [1.2], "T": [1.0], "n": [4]}}, "grid.rho"),
+    ({"grid": {"rho": [0.0], "T": [1.0], "n": [4]}}, "grid.rho"),
+    ({"grid": {"rho": [1.0], "T": [0.0], "n": [4]}}, "grid.T"),
+    ({"grid": {"rho": [1.0], "T": [1.0], "n": [0]}}, "grid.n"),
+    ({"grid": {"rho": [1.0], "T": [1.0], "n": [4], "t": [-1.0]}}, "grid.t"),
+    ({"grid": {"rho": [1.0], "T": [1.0], "n": [4, 4]}}, "grid.n"),
+    ({"grid": {"rho": [1.0], "T": [1.0], "n": [4.5]}}, "grid.n"),
+    ({"grid": {"rho": [1.0], "T": [1.0]}}, "grid.n"),
+    ({"grid": {"rho": [1.0], "T": [1.0], "n": [4], "temperature": [2.0]}}, "grid.temperature"),
+    ({"grid": {"rho": [1.0], "T": [1.0], "n": [4]}, "task": {"kind": "cifar"}}, "task.kind"),
+    ({"grid": {"rho": [1.0], "T": [1.0], "n": [4]}, "task": {"p_flip": 2.0}}, "task.p_flip"),
+    ({"grid": {"rho": [1.0], "T": [1.0], "n": [4]}, "task": {"modes": []}}, "task.modes"),
+    ({"grid": {"rho": [1.0], "T": [1.0], "n": [4]}, "student": {"W_std": [1.0, 2.0]}}, "student.W_std"),
+    ({"grid": {"rho": [1.0], "T": [1.0], "n": [4]}, "student": {"depth": 0}}, "student.depth"),
+    ({"grid": {"rho": [1.0], "T": [1.0], "n": [4]}, "dtype": "float32"}, "student.jitter"),
+    ({"grid": {"rho": [1.0], "T": [1.0], "n": [4]}, "eval": {"n_test": "many"}}, "eval.n_test"),
+    ({"grid": {"rho": [1.0], "T": [1.0], "n": [4]}, "extra": 1}, "extra"),
+    ({}, "grid"),
+]
+
+
+@pytest.mark.parametrize("raw,key", BAD, ids=[k for _, k in BAD])
+def test_bad_configs_are_refused_naming_the_key(raw, key):
+    with pytest.raises(ValueError, match=f"'{key}'"):
+        S.SweepConfig.from_dict(raw)
+
+
+def test_cli_refuses_bad_toml_before_computing(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[grid]\nrho = [1.0]\nT = [1.0]\nn = [4]\n[student]\ndepht = 3\n')
+    out = tmp_path / "out"
+    p = _cli(["sweep", str(bad), "--out", str(out)])
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 2 and "student.depht" in err and "known keys" in err
+    assert not out.exists()
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[grid\nrho = 1")
+    p = _cli(["sweep", str(broken), "--out", str(out)])
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 2 and "not valid TOML" in err
+
+
+def test_store_refuses_another_config_and_exports(tmp_path):
+    cfg = S.SweepConfig.from_dict(dict(SMALL, task=dict(SMALL["task"], stop_time=INF),
+                                       grid=dict(SMALL["grid"], n=[8], seeds=2)))
+    path = S.run_sweep(cfg, tmp_path, progress=None)
+    other = S.SweepConfig.from_dict(dict(SMALL, grid=dict(SMALL["grid"], n=[8], seeds=3)))
+    with pytest.raises(ValueError, match="different sweep configuration"):
+        S.run_sweep(other, tmp_path, progress=None)
+    with ResultsStore(path, read_only=True) as st:
+        csv_path = st.to_csv(tmp_path / "r.csv")
+        rows = st.rows()
+    lines = csv_path.read_text().strip().splitlines()
+    assert len(lines) == 1 + len(rows) == 1 + cfg.n_rows()
+    r = rows[0]
+    conf = json.loads(r["config"])
+    assert conf["task"]["kind"] == "kernel_teacher" and conf["rho"] == r["rho"] and r["version"]
+    assert 0 <= r["risk"] <= 1 and r["w_norm"] > 0 and 0 <= r["alpha"] <= np.pi / 2
+
+
+def test_reproduce_fig1_through_the_cli(tmp_path):
+    p = _cli(["reproduce", "ji-zhu-fig1", "--out", str(tmp_path), "--quiet"])
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    assert (tmp_path / "fig1" / "fig1.png").stat().st_size > 10_000
+    s = json.loads((tmp_path / "fig1" / "summary.json").read_text())
+    # E1 thresholds of the brief at T = 5
+    got = [s["left"][k]["threshold"] for k in ("0.89524", "0.46564", "0.0978", "0.014851")]
+    np.testing.assert_allclose(got, [1.75, 3.5, 5.25, 7.0], atol=1e-3)
+
+
+def test_example_config_is_valid():
+    cfg = S.load_config(Path(__file__).parents[1] / "scripts" / "configs" / "example_sweep.toml")
+    assert cfg.n_rows() == 2 * 1 * 3 * 3 * 4 * 2 * 1 and len(cfg.variants()) == 2
