@@ -113,25 +113,28 @@ def _grad_z(z_s, z_t, y_g, rho, T, s):
 
 # ---------------------------------------------------------------------------------- effective logits
 def _log_residual(z, zt, rho, T, s):
-    """For y_g = 1: log[ρs/T σ(-z/T) + (1-ρ) σ(-z)] - log[ρs/T σ(-z_t/T)], strictly decreasing in z.
+    """For y_g = 1 and z > z_t: log[ρs/T (σ(-z_t/T) - σ(-z/T))] - log[(1-ρ) σ(-z)], strictly increasing
+    in z, -inf at z = z_t and +inf as z -> inf; its root is z_eff.
 
-    Eq. 3 for y_g = 1 reads ρs/T (σ(-z_t/T) - σ(-z/T)) = (1-ρ) σ(-z); in log space it stays exact when
-    the sigmoids underflow (|z| up to 1e3 and beyond).
+    The difference of sigmoids is evaluated as σ(-z_t/T) σ(z/T) (-expm1((z_t - z)/T)), exact to relative
+    rounding even when z - z_t is far below eps·|z_t| (ρ within 1e-16 of 1 puts the root there), and
+    everything stays in log space, so saturated sigmoids (|z| up to 1e3 and beyond) do not underflow.
     """
-    a = jnp.log(rho * s / T) + log_sigmoid(-z / T)
-    b = jnp.log1p(-rho) + log_sigmoid(-z)
-    return jnp.logaddexp(a, b) - (jnp.log(rho * s / T) + log_sigmoid(-zt / T))
+    gap = -jnp.expm1(jnp.minimum((zt - z) / T, 0.0))
+    # log ρ + log s - log T: no underflow for subnormal ρ
+    lhs = jnp.log(rho) + jnp.log(s) - jnp.log(T) + log_sigmoid(-zt / T) + log_sigmoid(z / T) + jnp.log(gap)
+    return lhs - (jnp.log1p(-rho) + log_sigmoid(-z))
 
 
 def _solve_one(zt, rho, T, s):
     """Root of Eq. 3 for y_g = 1 by bracketing and bisection to the last bit (0 < ρ < 1)."""
     f = lambda z: _log_residual(z, zt, rho, T, s)  # noqa: E731
-    lo = zt  # residual(z_t) = log(1 + (1-ρ)σ(-z_t) T/(ρ s σ(-z_t/T))) >= 0: the root is >= z_t
+    lo = zt  # the residual is -inf at z_t: the root is above z_t
     step = jnp.maximum(1.0, jnp.abs(zt)).astype(zt.dtype)
 
     def expand_cond(c):
         hi, step, k = c
-        return (f(hi) > 0) & (k < 200)
+        return (f(hi) < 0) & (k < 200)
 
     def expand(c):
         hi, step, k = c
@@ -142,13 +145,13 @@ def _solve_one(zt, rho, T, s):
     def bisect_cond(c):
         lo, hi, k = c
         mid = lo + (hi - lo) / 2
-        return (mid > lo) & (mid < hi) & (k < 400)
+        return (mid > lo) & (mid < hi) & (k < 2200)
 
     def bisect(c):
         lo, hi, k = c
         mid = lo + (hi - lo) / 2
-        pos = f(mid) > 0
-        return jnp.where(pos, mid, lo), jnp.where(pos, hi, mid), k + 1
+        below = f(mid) < 0
+        return jnp.where(below, mid, lo), jnp.where(below, hi, mid), k + 1
 
     lo, hi, _ = jax.lax.while_loop(bisect_cond, bisect, (lo, hi, 0))
     flo, fhi = f(lo), f(hi)
@@ -156,9 +159,9 @@ def _solve_one(zt, rho, T, s):
 
 
 def _closed_form_T1(zt, rho):
-    """T = 1, s = 1: σ(z) = ρσ(z_t) + (1-ρ) (y_g = 1) ⇔ σ(-z) = ρσ(-z_t): z = log1p(-ρσ(-z_t)) - log ρσ(-z_t)."""
-    log_p = jnp.log(rho) + log_sigmoid(-zt)
-    return jnp.log1p(-jnp.exp(log_p)) - log_p
+    """T = 1, s = 1: σ(z) = ρσ(z_t) + (1-ρ) (y_g = 1) ⇔ e^z = (e^{z_t} + 1 - ρ)/ρ, i.e.
+    z = logaddexp(z_t, log(1-ρ)) - log ρ: no cancellation, also for ρ within an ulp of 1."""
+    return jnp.logaddexp(zt, jnp.log1p(-rho)) - jnp.log(rho)
 
 
 @functools.partial(jax.jit, static_argnums=(5, 6))
@@ -187,7 +190,7 @@ def effective_logits(z_t, y_g, rho, T, *, method: str = "exact", soft_scale: Uni
     Special cases (exact method): ρ = 1 returns z_t for every T; T = 1 (with soft_scale 1) uses the
     closed form σ(z_eff) = ρσ(z_t) + (1 - ρ) y_g; ρ = 0 has no finite root (σ(z) = y_g ∈ {0, 1}) and
     returns ``+inf`` for y_g = 1 and ``-inf`` for y_g = 0 — the logit a pure hard-label student diverges
-    to. Otherwise the root is unique (the residual is strictly monotone). Mirror symmetry
+    to (XLA flushes subnormal floats to zero, so a subnormal ρ counts as 0). Otherwise the root is unique (the residual is strictly monotone). Mirror symmetry
     z_eff(z_t, 0) = -z_eff(-z_t, 1) reduces y_g = 0 to y_g = 1.
 
     Returns: array of the broadcast shape and dtype of the inputs. jit/vmap compatible.
