@@ -112,9 +112,7 @@ def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> di
         d = out / k
         d.mkdir(parents=True, exist_ok=True)
         (d / "figure.json").write_text(json.dumps({"figure": k, "quick": quick}))
-        if k in ("fig1", "figS7"):
-            summaries[k] = {"fig1": _fig1, "figS7": _figS7}[k](d)
-        else:
+        if k not in ("fig1", "figS7"):
             from .sweep import SweepConfig, run_sweep
 
             for part, raw in figure_configs(k, quick).items():
@@ -122,7 +120,7 @@ def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> di
                 run_sweep(cfg, d / part, progress=progress)
                 with ResultsStore(d / part / "results.sqlite", read_only=True) as st:
                     st.to_csv(d / part / "results.csv")
-            summaries[k] = plot(d)
+        summaries[k] = plot(d)  # fig1 and figS7 are computed directly, the others drawn from the stores
         summaries[k]["seconds"] = round(time.perf_counter() - t0, 1)
         (d / "summary.json").write_text(json.dumps(summaries[k], indent=1, default=str))
         if progress is not None:
@@ -456,9 +454,7 @@ def _plot_fig4(d: Path) -> dict:
     fig.savefig(d / "fig4.png", dpi=110)
     plt.close(fig)
 
-    def stop(v):
-        return float(v.split("=")[1])
-    order = sorted(mid, key=stop)
+    order = sorted(mid, key=_vkey)
     Is = [mid[v][1] for v in order]
     q5 = all((a <= b + 0.02).all() for a, b in zip(Is, Is[1:]))
     q5_frac = float(np.mean([(a <= b + 0.02).mean() for a, b in zip(Is, Is[1:])]))
@@ -509,8 +505,8 @@ def _plot_fig5(d: Path) -> dict:
     ax[0].legend()
     hle = _mean_by(rows_r, ("n", "variant"), "hle")
     ns = sorted({k[0] for k in hle})
-    stops = sorted({k[1] for k in hle}, key=lambda v: float(v.split("=")[1]))
-    tx = [float(v.split("=")[1]) for v in stops]
+    stops = sorted({k[1] for k in hle}, key=_vkey)
+    tx = [_vkey(v)[0][1] for v in stops]
     terr_r = _mean_by(rows_r, ("variant",), "teacher_error")
     flips = {}
     for i, n in enumerate(ns):

@@ -59,7 +59,7 @@ import numpy as np
 
 from .distill import correction_logits, effective_logits
 from .kernels import mlp_kernel_fn
-from .predict import _factor_usable, _phi, _pinv_coeffs
+from .predict import _factor_usable, _phi, _pinv_coeffs, _pinv_solve
 from .store import COORDS, METRICS, ResultsStore
 
 __all__ = ["SweepConfig", "load_config", "evaluate_grid", "run_sweep", "task_teacher", "BETAS"]
@@ -357,7 +357,7 @@ def _grid_core(kernel_fn, x_tr, zt_tr, yg_tr, zg_tr, z0_tr, x_te, zt_te, yg_te, 
     else:
         evals, evecs = jnp.linalg.eigh(k)
         proj = evecs.T @ rhs
-        sol = evecs @ (_pinv_coeffs(evals)[:, None] * proj)
+        sol = evecs @ (_pinv_coeffs(evals)[:, None] * proj)  # proj reused: one projection
         inf_t = jnp.isinf(times)
         phi = _phi(evals[None, :], jnp.where(inf_t, 0, times)[:, None], n)
         phi = jnp.where(inf_t[:, None], _pinv_coeffs(evals)[None, :], phi)  # (M, n)
@@ -453,13 +453,13 @@ def evaluate_grid(kernel_fn: Callable, x_train, z_t_train, y_g_train, x_test, z_
     args = (x_tr, zt_tr, yg_tr, zg_tr, z0_tr, x_te, zt_te, yg_te, z0_te, x_ref, a_star, onorm, cos_te,
             arr(r), arr(tt), arr(T_unique), jnp.asarray(T_index), arr(times))
     out = _jit_core(kernel_fn, method, float(jitter), has_ref)(*args)
-    factor = "chol"
+    factor = method
     if method == "chol" and not bool(out["ok"]):
         out = _jit_core(kernel_fn, "eigh", float(jitter), has_ref)(*args)
         factor = "eigh"
     res = {k: np.asarray(v).reshape(len(times), len(np.atleast_1d(rho)), len(np.atleast_1d(T)))
            for k, v in out.items() if k != "ok"}
-    res["factor"] = factor if method == "chol" else "eigh"
+    res["factor"] = factor
     return res
 
 
@@ -483,7 +483,7 @@ def _solve_psd(k, rhs):
     if bool(_factor_usable(c[0])) and bool(jnp.isfinite(sol).all()):
         return sol
     evals, evecs = jnp.linalg.eigh(k)
-    return evecs @ (_pinv_coeffs(evals)[:, None] * (evecs.T @ rhs))
+    return _pinv_solve(evals, evecs, rhs)
 
 
 def _oracle(kernel_fn, reference, x_te, zt_te, yg_te, r, tt, jitter):
@@ -681,26 +681,22 @@ def run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opti
                 x_ref_, a_star, onorm, cos_te = ((x_ref,) + ref) if ref else (
                     x_te[:1], jnp.zeros((1, len(r)), dtype), jnp.ones(len(r), dtype),
                     jnp.zeros((m, len(r)), dtype))
-                shared = [jax.device_put(jnp.asarray(a, dtype) if j != 6 else jnp.asarray(a), repl)
-                          for j, a in enumerate((x_ref_, a_star, onorm, cos_te, r, tt, T_index, T_unique,
-                                                 times))]
-                # argument order of _grid_core
-                x_tr, zt_tr, yg_tr, zg_tr, z0_tr, zt_te_s, yg_te_s, z0_te_s = per
-                xr, ast, on, ct, rr, ttt, ti, tu, tm = shared
+                shared = [jax.device_put(jnp.asarray(a, dtype), repl)
+                          for a in (x_ref_, a_star, onorm, cos_te, r, tt, T_unique)]
+                shared.insert(7, jax.device_put(jnp.asarray(T_index), repl))
+                shared.append(jax.device_put(jnp.asarray(times, dtype), repl))
+                # argument order of _grid_core: 5 per-seed, x_test, 3 per-seed, 9 shared
+                args = per[:5] + [jax.device_put(x_te, repl)] + per[5:] + shared
                 f = _jit_core(kfn, method, jitter, ref is not None, batched=True)
-                res = f(x_tr, zt_tr, yg_tr, zg_tr, z0_tr, jax.device_put(x_te, repl), zt_te_s, yg_te_s,
-                        z0_te_s, xr, ast, on, ct, rr, ttt, tu, ti, tm)
-                res = {k: np.asarray(v) for k, v in res.items()}
-                factors = ["chol" if method == "chol" else "eigh"] * len(seeds)
-                bad = [j for j in range(len(seeds)) if not res["ok"][j]]
-                if bad and method == "chol":  # unusable Cholesky factor: redo those seeds by eigh
+                res = {k: np.asarray(v) for k, v in f(*args).items()}
+                factors = [method] * len(seeds)
+                bad = np.flatnonzero(~res["ok"][:len(seeds)])
+                if bad.size and method == "chol":  # unusable Cholesky factor: redo those seeds by eigh
                     fe = _jit_core(kfn, "eigh", jitter, ref is not None, batched=True)
-                    take = lambda a: a[np.asarray(bad)]  # noqa: E731
-                    re = fe(*(take(a) if j in (0, 1, 2, 3, 4, 6, 7, 8) else a for j, a in enumerate(
-                        (x_tr, zt_tr, yg_tr, zg_tr, z0_tr, x_te, zt_te_s, yg_te_s, z0_te_s,
-                         xr, ast, on, ct, rr, ttt, tu, ti, tm))))
+                    per_seed = (0, 1, 2, 3, 4, 6, 7, 8)
+                    re = fe(*(a[bad] if j in per_seed else a for j, a in enumerate(args)))
                     for k, v in re.items():
-                        res[k][np.asarray(bad)] = np.asarray(v)
+                        res[k][bad] = np.asarray(v)
                     for j in bad:
                         factors[j] = "eigh"
                 blocks = {}
