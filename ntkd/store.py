@@ -167,7 +167,7 @@ class ResultsStore:
         """The results as a pandas DataFrame (pandas is optional: ImportError names it if missing)."""
         try:
             import pandas as pd
-        except ImportError as e:  # pragma: no cover - depends on the environment
+        except ImportError as e:
             raise ImportError("to_pandas needs pandas (`pip install pandas`); to_csv and rows() do not.") from e
         return pd.read_sql_query("SELECT * FROM results ORDER BY id", self._db)
 

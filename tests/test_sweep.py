@@ -152,6 +152,58 @@ def test_run_sweep_rows_equal_evaluate_grid(tmp_path):
                 np.testing.assert_allclose(got[k], res[m][0, i, 0], rtol=1e-9, atol=1e-12, err_msg=m)
 
 
+def test_float32_sweep_rows_match_a_float64_solve_of_the_same_data(tmp_path):
+    """A float32 sweep (with the jitter a float32 sweep requires) against float64 ``evaluate_grid`` on
+    the very arrays the sweep drew (float32 data cast up), the kernels and solves in float64.
+
+    Tolerance: a backward-stable solve in float32 has relative error about κ·eps32, with κ the
+    condition number of Θ_n + jitter·I, computed here in float64; continuous metrics must agree to
+    20·κ·eps32. Risk and error count sign disagreements over the 40 test points, and a student logit
+    within that error of 0 may flip: they may differ by one test point (1/40), in a few rows at most.
+    """
+    jitter = 1e-3
+    cfg = S.SweepConfig.from_dict(dict(SMALL, dtype="float32", student=dict(SMALL["student"], jitter=jitter),
+                                       task=dict(SMALL["task"], stop_time=30.0),
+                                       grid=dict(SMALL["grid"], seeds=2)))
+    rows, count = _rowset(S.run_sweep(cfg, tmp_path, progress=None))
+    assert count == cfg.n_rows() == 2 * 2 * 2
+    f32 = jnp.float32
+    keys = S._keys(cfg.seed)
+    x_te = jax.random.normal(keys["test"], (40, 2), f32) * 5.0
+    teacher = S.task_teacher(cfg.task, dtype=f32)
+    zt_te, zg_te = teacher(x_te, jax.random.fold_in(keys["test"], 1))
+    yg_te = S._labels(cfg.task, zt_te, zg_te)
+    x_ref = jax.random.normal(keys["ref"], (30, 2), f32) * 5.0
+    zt_r, zg_r = teacher(x_ref, jax.random.fold_in(keys["ref"], 1))
+    up = lambda a: np.asarray(a, np.float64)  # noqa: E731
+    kf = ntkd.mlp_kernel_fn(2)
+    eps32 = float(np.finfo(np.float32).eps)
+    flips = 0
+    for seed in range(2):
+        d = S._seed_data({}, seed, teacher, cfg.task, cfg.student, 2, 24, keys, x_te, zt_te, yg_te, f32)
+        assert d[0].dtype == f32 and d[1].dtype == f32
+        for n in (8, 24):
+            x = up(d[0][:n])
+            kappa = np.linalg.cond(np.asarray(kf(x, None, "ntk")) + jitter * np.eye(n))
+            tol = 20 * kappa * eps32
+            assert tol < 0.05, f"the test's own setting is too ill-conditioned (κ = {kappa:.3g})"
+            res = S.evaluate_grid(kf, x, up(d[1][:n]), up(d[2][:n]), up(x_te), up(d[5]), up(d[6]),
+                                  rho=[1.0, 0.8], T=[5.0], z_g_train=up(d[3][:n]), jitter=jitter,
+                                  reference=(up(x_ref), up(zt_r), up(S._labels(cfg.task, zt_r, zg_r))))
+            for i, rho in enumerate([1.0, 0.8]):
+                got = dict(zip(METRICS, rows[("base", 2, n, seed, rho, 5.0, INF)]))
+                for m in ("w_norm", "oracle_norm", "cos_g", "hle"):
+                    np.testing.assert_allclose(got[m], res[m][0, i, 0], rtol=tol, atol=tol * 1e-3,
+                                               err_msg=f"{m} n={n} seed={seed} rho={rho}")
+                # angles: arccos loses relative accuracy near 0; compare the cosines
+                np.testing.assert_allclose(np.cos(got["alpha"]), np.cos(res["alpha"][0, i, 0]), atol=tol)
+                for m in ("risk", "error"):
+                    diff = abs(got[m] - res[m][0, i, 0])
+                    assert diff <= 1 / 40 + 1e-9, (m, n, seed, rho, diff)
+                    flips += diff > 0
+    assert flips <= 2
+
+
 def _write_cfg(tmp_path, cfg):
     lines = [f'name = "{cfg["name"]}"', f'seed = {cfg["seed"]}']
     for sec in ("task", "student", "grid", "eval"):
@@ -294,6 +346,38 @@ def test_store_refuses_another_config_and_exports(tmp_path):
     conf = json.loads(r["config"])
     assert conf["task"]["kind"] == "kernel_teacher" and conf["rho"] == r["rho"] and r["version"]
     assert 0 <= r["risk"] <= 1 and r["w_norm"] > 0 and 0 <= r["alpha"] <= np.pi / 2
+
+
+def test_store_exports_to_pandas_and_names_pandas_when_missing(tmp_path, monkeypatch):
+    """to_pandas gives one DataFrame row per stored row, columns and values as rows() has them; without
+    pandas it raises an ImportError that names the package and the alternatives."""
+    pd = pytest.importorskip("pandas")
+    cfg = S.SweepConfig.from_dict(dict(SMALL, task=dict(SMALL["task"], stop_time=INF),
+                                       grid=dict(SMALL["grid"], n=[8], seeds=2)))
+    path = S.run_sweep(cfg, tmp_path, progress=None)
+    with ResultsStore(path, read_only=True) as st:
+        df, rows, cols = st.to_pandas(), st.rows(), st.columns()
+        assert isinstance(df, pd.DataFrame)
+        assert list(df.columns) == cols and len(df) == len(rows) == cfg.n_rows()
+        for i, r in enumerate(rows):
+            for c in ("variant", "n", "seed", "rho", "T", "config", "version"):
+                assert df[c].iloc[i] == r[c], c
+            for m in METRICS:
+                if r[m] is None:
+                    assert pd.isna(df[m].iloc[i]), m
+                else:
+                    assert df[m].iloc[i] == r[m], m
+        import builtins
+        real_import = builtins.__import__
+
+        def no_pandas(name, *a, **k):
+            if name == "pandas" or name.startswith("pandas."):
+                raise ImportError("No module named 'pandas'")
+            return real_import(name, *a, **k)
+
+        monkeypatch.setattr(builtins, "__import__", no_pandas)
+        with pytest.raises(ImportError, match=r"pip install pandas.*to_csv"):
+            st.to_pandas()
 
 
 def test_reproduce_fig1_through_the_cli(tmp_path):
