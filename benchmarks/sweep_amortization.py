@@ -9,7 +9,7 @@
 2. Sharding: the seeds of one (n, grid) block through the batched core of ``run_sweep``, on 1 and on 4
    forced host devices (``XLA_FLAGS=--xla_force_host_platform_device_count=4``), in subprocesses.
 
-Run: ``python benchmarks/sweep_amortization.py [--n 256 512] [--out benchmarks/results]``; writes
+Run: ``python benchmarks/sweep_amortization.py [--n 256 512 1024] [--out benchmarks/results]``; writes
 ``sweep_amortization.json`` and prints a markdown table. Timings are medians of ``--repeats`` runs after
 one warm-up (compilation excluded).
 """
@@ -139,7 +139,7 @@ def _sharding(n, m, seeds, repeats):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, nargs="+", default=[256, 512])
+    ap.add_argument("--n", type=int, nargs="+", default=[256, 512, 1024])
     ap.add_argument("--n-test", type=int, default=2048)
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
