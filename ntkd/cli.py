@@ -1,4 +1,4 @@
-"""The ``ntkd`` command line: ``sweep``, ``reproduce``, ``plot``, ``export`` and ``demo``.
+"""The ``ntkd`` command line: ``sweep``, ``reproduce``, ``plot``, ``export``, ``bench`` and ``demo``.
 
 ``ntkd demo --out DIR``: a small, real computation on CPU (about a minute): the analytic NTK of Ji &
 Zhu's student (L = 3, σ_W = σ_b = 1) on a 2-D task, closed-form gradient-flow predictions at many times,
@@ -20,6 +20,7 @@ EXAMPLES = """examples:
   ntkd plot results/fig2                                 redraw figures and summary.md from stored results
   ntkd export results/my_sweep --csv out.csv             the results store as CSV
   ntkd demo --out results/demo                           kernel + predictor demo
+  ntkd bench --quick --out results/bench                 kernel throughput vs neural-tangents (if .nt-env exists)
 
 A sweep config (TOML; every key is optional except [grid] rho, T, n):
   name = "risk-vs-n"
@@ -131,6 +132,22 @@ def main(argv=None) -> int:
     ex = sub.add_parser("export", help="export a sweep's results store")
     ex.add_argument("dir", type=Path)
     ex.add_argument("--csv", type=Path, required=True, help="CSV file to write")
+    bn = sub.add_parser("bench", help="analytic kernel throughput, side by side with neural-tangents",
+                        description="Time the analytic NNGP + NTK (ntkd, the bare Gram matmul, and neural-tangents "
+                                    "0.6.5 in its pinned environment when present: bash scripts/nt_env.sh) over a "
+                                    "grid of n, depth, d, dtype and activation. Writes OUT/bench.jsonl (resumable), "
+                                    "bench.json and bench.md.")
+    bn.add_argument("--out", type=Path, default=Path("results/bench"), help="output folder (rerun to resume)")
+    bn.add_argument("--quick", action="store_true", help="a small grid (n 1000, 2000; depth 1, 3; d 2, 100; ReLU)")
+    bn.add_argument("--n", type=int, nargs="+", help="sizes (default 1000 4000 8000)")
+    bn.add_argument("--depth", type=int, nargs="+", help="hidden layers (default 1 3 5 10)")
+    bn.add_argument("--d", type=int, nargs="+", help="input dimensions (default 2 100 784)")
+    bn.add_argument("--dtype", nargs="+", help="float32 and/or float64 (default both)")
+    bn.add_argument("--activation", nargs="+", help="relu and/or erf (default both)")
+    bn.add_argument("--repeats", type=int, default=3, help="timed calls per case (median reported)")
+    bn.add_argument("--nt-python", default=None,
+                    help="python of the neural-tangents environment ('none' to skip; default: look for .nt-env)")
+    bn.add_argument("--quiet", action="store_true", help="no progress lines")
     demo = sub.add_parser("demo", help="kernel + predictor demo on a synthetic 2-D task")
     demo.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder")
     demo.add_argument("--quick", action="store_true", help="smaller sizes (a few seconds)")
@@ -181,6 +198,17 @@ def _dispatch(args, parser) -> int:
         with ResultsStore(args.dir / "results.sqlite", read_only=True) as st:
             st.to_csv(args.csv)
             print(f"{st.count()} rows -> {args.csv}")
+    elif args.command == "bench":
+        from .bench import FULL_GRID, QUICK_GRID, run_bench, markdown_table
+
+        grid = dict(QUICK_GRID if args.quick else FULL_GRID)
+        for k in grid:
+            if getattr(args, k) is not None:
+                grid[k] = tuple(getattr(args, k))
+        rows = run_bench(args.out, repeats=args.repeats, nt_python=args.nt_python,
+                         progress=None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True)), **grid)
+        print(markdown_table(rows))
+        print(f"wrote {args.out / 'bench.json'} and {args.out / 'bench.md'}")
     elif args.command == "demo":
         r = _demo(args.out, args.quick)
         print(f"analytic NTK (L=3) on {r['n_train']} + {r['n_test']} points: {r['kernel_seconds']:.2f} s")

@@ -82,33 +82,89 @@ def _parse_activation(activation) -> _Act:
 
 # ----------------------------------------------------------------------------------------------------
 # Activation maps. Each takes the pre-activation covariance ``sigma`` (n1, n2), the variances ``q1`` (n1, 1)
-# and ``q2`` (1, n2), and a flag ``symmetric`` (x2 is x1: the diagonal has correlation exactly 1), and
-# returns (E[φ(u)φ(v)], E[φ'(u)φ'(v)] or None, new q1, new q2).
+# and ``q2`` (1, n2), and ``diag``: None, or a boolean (n1, n2) mask of the pairs that are the same input
+# point (correlation exactly 1 there), and returns (E[φ(u)φ(v)], E[φ'(u)φ'(v)] or None, new q1, new q2).
 # ----------------------------------------------------------------------------------------------------
-def _set_diag(m, value):
-    n = min(m.shape)
-    idx = jnp.arange(n)
-    return m.at[idx, idx].set(value)
+def _set_diag(m, value, diag):
+    """``m`` with ``value`` (a scalar or a ``(n1,)`` vector, one per row) where ``diag`` (a boolean
+    ``(n1, n2)`` mask of the pairs that are the same input point) is true."""
+    value = jnp.asarray(value, m.dtype)
+    if value.ndim == 1:
+        value = value[:, None]
+    return jnp.where(diag, value, m)
 
 
-def _erf(params, sigma, q1, q2, symmetric, want_dot):
+# Polynomials for arcsin on |x| <= 1/2: asin(x) = x + x z P(z), z = x². Coefficients (power basis, lowest
+# first) from `python scripts/fit_asin.py 4 11`: a Chebyshev least-squares fit of the exact power series
+# of P on z ∈ [0, 1/4]. Max relative error of P: 3.7e-7 (float32 set) and 1.5e-15 (float64 set); in
+# asin it is scaled by z P/(1 + z P) <= 0.045, i.e. 1.6e-8 and 7e-17, below half an ulp of each dtype.
+# XLA's CPU arcsin/arccos are scalar calls (~10 ns per float32 entry, 5x a sqrt): the recursion's cost.
+_ASIN_P32 = (0.1666667276469839, 0.0749880917576955, 0.04501070005572601, 0.02649427678682241,
+             0.038206452064651064)
+_ASIN_P64 = (0.16666666666666663, 0.07500000000017687, 0.04464285710590241, 0.03038194727869691,
+             0.022372049290950175, 0.017355242728722506, 0.013929743720517534, 0.011875411660381502,
+             0.007801174086137568, 0.01604588685460681, -0.010773408828960688, 0.02819104916205157)
+
+
+def _asin_small(x):
+    """arcsin(x) for |x| <= 1/2 by the polynomial above (float32 or float64 set by x's dtype)."""
+    coef = _ASIN_P32 if x.dtype == jnp.float32 else _ASIN_P64
+    z = x * x
+    p = jnp.asarray(coef[-1], x.dtype)
+    for c in coef[-2::-1]:
+        p = p * z + c
+    return x + x * (z * p)
+
+
+def _asin(x):
+    """arcsin on [-1, 1] from :func:`_asin_small`: |x| > 1/2 uses asin|x| = π/2 - 2 asin(√((1-|x|)/2))."""
+    ax = jnp.abs(x)
+    big = ax > 0.5
+    r = _asin_small(jnp.where(big, jnp.sqrt((1 - jnp.minimum(ax, 1)) / 2), x))
+    return jnp.where(big, jnp.sign(x) * (jnp.pi / 2 - 2 * r), r)
+
+
+def _angle_from_delta(delta):
+    """(θ, π - θ) for θ = arccos(1 - δ), δ ∈ [0, 2], each without cancellation:
+
+    δ <= 1/2:        θ = 2 asin(√(δ/2))             (relative accuracy as θ -> 0)
+    1/2 < δ < 3/2:   θ = π/2 - asin(1 - δ)          (1 - δ is exact there)
+    δ >= 3/2:        π - θ = 2 asin(√((2 - δ)/2))    (relative accuracy of π - θ as θ -> π)
+    """
+    lo, hi = delta <= 0.5, delta >= 1.5
+    mid = ~(lo | hi)
+    u = jnp.sqrt(jnp.where(lo, delta, 2 - delta) / 2)
+    a = _asin_small(jnp.where(mid, 1 - delta, u))
+    half_pi = jnp.pi / 2
+    theta = jnp.where(lo, 2 * a, jnp.where(mid, half_pi - a, jnp.pi - 2 * a))
+    pi_minus = jnp.where(lo, jnp.pi - 2 * a, jnp.where(mid, half_pi + a, 2 * a))
+    return theta, pi_minus
+
+
+def _erf(params, sigma, q1, q2, diag, want_dot):
+    """a·erf(b x) + c. With D = 1 + 2b²q per point (rank one: √(D D') is an outer product of vectors):
+    E[φφ] = (2a²/π) asin(2b²Σ/√(DD')) + c², E[φ'φ'] = (4a²b²/π) / √(DD' - (2b²Σ)²)
+    = (4a²b²/π) / (√(DD') √((1 - r)(1 + r))) with r = 2b²Σ/√(DD'); on the same point
+    DD' - (2b²q)² = 1 + 4b²q exactly."""
     a, b, c = params
     b2 = 2 * b * b
     d1, d2 = 1 + b2 * q1, 1 + b2 * q2
-    arg = jnp.clip(b2 * sigma / jnp.sqrt(d1 * d2), -1, 1)
-    nngp = (a * a * 2 / jnp.pi) * jnp.arcsin(arg) + c * c
+    inv_s = jax.lax.rsqrt(d1) * jax.lax.rsqrt(d2)  # (n1, 1) x (1, n2)
+    arg = jnp.clip(b2 * sigma * inv_s, -1, 1)
+    nngp = (a * a * 2 / jnp.pi) * _asin(arg) + c * c
     dot = None
     if want_dot:
-        det = d1 * d2 - (b2 * sigma) ** 2
-        if symmetric:  # diagonal: det = (1 + b2 q)^2 - (b2 q)^2 = 1 + 2 b2 q exactly
-            det = _set_diag(det, 1 + 2 * b2 * q1[:, 0])
-        dot = (a * a * b * b * 4 / jnp.pi) / jnp.sqrt(jnp.maximum(det, jnp.finfo(sigma.dtype).tiny))
-    qq1 = (a * a * 2 / jnp.pi) * jnp.arcsin(b2 * q1 / (1 + b2 * q1)) + c * c
-    qq2 = (a * a * 2 / jnp.pi) * jnp.arcsin(b2 * q2 / (1 + b2 * q2)) + c * c
+        one_minus_r2 = (1 - arg) * (1 + arg)
+        if diag is not None:  # same point: (D² - (2b²q)²)/D² = (1 + 2·2b²q)/D² exactly
+            one_minus_r2 = _set_diag(one_minus_r2, (1 + 2 * b2 * q1[:, 0]) / (d1[:, 0] * d1[:, 0]), diag)
+        tiny = jnp.finfo(sigma.dtype).tiny
+        dot = (a * a * b * b * 4 / jnp.pi) * inv_s / jnp.sqrt(jnp.maximum(one_minus_r2, tiny))
+    qq1 = (a * a * 2 / jnp.pi) * _asin(b2 * q1 / (1 + b2 * q1)) + c * c
+    qq2 = (a * a * 2 / jnp.pi) * _asin(b2 * q2 / (1 + b2 * q2)) + c * c
     return nngp, dot, qq1, qq2
 
 
-def _identity(params, sigma, q1, q2, symmetric, want_dot):
+def _identity(params, sigma, q1, q2, diag, want_dot):
     return sigma, (jnp.ones((), sigma.dtype) if want_dot else None), q1, q2
 
 
@@ -147,18 +203,18 @@ def _pack(get, values: dict):
 EXACT_DISTANCE_MAX_DIM = 64
 
 
-def _theta_minus_sin(theta):
-    """θ - sin θ without cancellation: Taylor series below 0.5, direct above."""
+def _theta_minus_sin(theta, sin):
+    """θ - sin θ without cancellation: Taylor series below 0.5, direct (with the given sin θ) above."""
     t2 = theta * theta
     c = (1 / 6, 1 / 120, 1 / 5040, 1 / 362880, 1 / 39916800, 1 / 6227020800, 1 / 1307674368000)  # 1/(2k+1)!
     series = c[6]
     for coef in c[5::-1]:
         series = coef - t2 * series
     series = theta * t2 * series
-    return jnp.where(theta < 0.5, series, theta - jnp.sin(theta))
+    return jnp.where(theta < 0.5, series, theta - sin)
 
 
-def _one_minus_cos_inputs(x1, x2, q1, q2, symmetric):
+def _one_minus_cos_inputs(x1, x2, q1, q2, diag):
     """δ = 1 - cos(x1_i, x2_j), accurate also when the two inputs nearly coincide."""
     d = x1.shape[1]
     n1 = jnp.sqrt(q1 * d)
@@ -174,8 +230,8 @@ def _one_minus_cos_inputs(x1, x2, q1, q2, symmetric):
         delta = 1 - gram / (n1 * n2)
     delta = jnp.where(n1 * n2 > 0, delta, 1)
     delta = jnp.clip(delta, 0, 2)
-    if symmetric:
-        delta = _set_diag(delta, 0)
+    if diag is not None:
+        delta = _set_diag(delta, 0, diag)
     return delta
 
 
@@ -192,19 +248,20 @@ def _dense_delta(delta_in, a1, a2, b2):
     return jnp.where(rq > 0, gap / jnp.where(rq > 0, rq, 1), 1)
 
 
-def _mlp_kernel(x1, x2, *, depth, act, W_std, b_std, parameterization, width, want_ntk):
-    """Core recursion. ``x2 is None`` means the symmetric kernel k(x1, x1) with an exact diagonal.
+def _mlp_kernel(x1, x2, q1, q2, diag, *, depth, act, W_std, b_std, parameterization, width, want_ntk):
+    """Core recursion on x1 ``(n1, d)`` against x2 ``(n2, d)`` with their input variances ``q1 (n1, 1)``,
+    ``q2 (1, n2)`` (``|x|²/d``) and ``diag``: None, or the ``(n1, n2)`` mask of pairs that are the same
+    input point, which then get correlation exactly 1 (the exact diagonal of a symmetric kernel).
 
     For the ReLU family the angle between the two pre-activations is carried as δ = 1 - cos θ, updated
     by cancellation-free formulas (``_dense_delta``; 1/2 - J(θ) = ((π-θ)δ + θ - sin θ)/(2π)), so that
     θ = 2 asin(sqrt(δ/2)) stays accurate in float32 for near-duplicate inputs, where θ ≈ sqrt(2δ) would
     otherwise amplify the rounding of cos θ (neural-tangents loses up to ~1e-4 there and on the diagonal).
+    θ comes from :func:`_angle_from_delta` (polynomial arcsin, no transcendental calls) and sin θ from
+    √(δ(2-δ)).
     """
-    symmetric = x2 is None
     dtype = x1.dtype
     d = x1.shape[1]
-    if symmetric:
-        x2 = x1
     w2 = W_std**2
     b2 = 0.0 if b_std is None else b_std**2
     has_bias = b_std is not None
@@ -212,11 +269,9 @@ def _mlp_kernel(x1, x2, *, depth, act, W_std, b_std, parameterization, width, wa
 
     # Input layer statistics: nngp_in = x1 x2^T / d.
     nngp_in = jnp.matmul(x1, x2.T, precision=jax.lax.Precision.HIGHEST) / d
-    q1 = (jnp.sum(x1 * x1, axis=1) / d)[:, None]
-    q2 = (jnp.sum(x2 * x2, axis=1) / d)[None, :]
-    if symmetric:
-        nngp_in = _set_diag(nngp_in, q1[:, 0])
-    delta = _one_minus_cos_inputs(x1, x2, q1, q2, symmetric) if relu_family else None
+    if diag is not None:
+        nngp_in = _set_diag(nngp_in, q1[:, 0], diag)
+    delta = _one_minus_cos_inputs(x1, x2, q1, q2, diag) if relu_family else None
 
     def dense(sig_in, ntk_in, q1_in, q2_in, fan_in):
         sig = w2 * sig_in + b2
@@ -234,16 +289,16 @@ def _mlp_kernel(x1, x2, *, depth, act, W_std, b_std, parameterization, width, wa
         a, b = act.params
         s = jnp.sqrt(q1 * q2)
         delta = jnp.clip(delta, 0, 2)
-        theta = 2 * jnp.arcsin(jnp.sqrt(delta / 2))
+        theta, pi_minus = _angle_from_delta(delta)
         cos = 1 - delta
         sin = jnp.sqrt(delta * (2 - delta))
-        j = (sin + (jnp.pi - theta) * cos) * (1 / (2 * jnp.pi))  # E[relu relu] / s
-        half_minus_j = ((jnp.pi - theta) * delta + _theta_minus_sin(theta)) * (1 / (2 * jnp.pi))
+        j = (sin + pi_minus * cos) * (1 / (2 * jnp.pi))  # E[relu relu] / s
+        half_minus_j = (pi_minus * delta + _theta_minus_sin(theta, sin)) * (1 / (2 * jnp.pi))
         amb2, ab = (a - b) ** 2, a * b
         big_s = (a * a + b * b) / 2
         nngp = s * (amb2 * j + ab * cos)
         delta_act = (amb2 * half_minus_j + ab * delta) / big_s if big_s > 0 else jnp.ones_like(delta)
-        dot = amb2 * (jnp.pi - theta) * (1 / (2 * jnp.pi)) + ab if want_ntk else None
+        dot = amb2 * pi_minus * (1 / (2 * jnp.pi)) + ab if want_ntk else None
         return nngp, dot, big_s * q1, big_s * q2, delta_act
 
     sigma, ntk, q1n, q2n = dense(nngp_in, None, q1, q2, d)
@@ -256,17 +311,54 @@ def _mlp_kernel(x1, x2, *, depth, act, W_std, b_std, parameterization, width, wa
             sig_act, dot, q1a, q2a, delta = relu_act(sigma, delta, q1, q2)
             delta = _dense_delta(delta, w2 * q1a, w2 * q2a, b2)
         else:
-            sig_act, dot, q1a, q2a = act_fn(act.params, sigma, q1, q2, symmetric, want_ntk)
+            sig_act, dot, q1a, q2a = act_fn(act.params, sigma, q1, q2, diag, want_ntk)
         ntk_act = ntk * dot if want_ntk else None
         sigma, ntk, q1, q2 = dense(sig_act, ntk_act, q1a, q2a, width)
     return sigma.astype(dtype), (ntk.astype(dtype) if want_ntk else None)
 
 
+#: Entries per row block of the recursion on CPU: the elementwise recursion runs block by block
+#: (``lax.map``), so its temporaries stay small and are reused instead of faulting in fresh n1 x n2
+#: buffers for every intermediate (1.45x faster for a 4000 x 4000 depth-3 ReLU kernel; see
+#: benchmarks/README.md). On accelerators the whole matrix is one block up to this many entries.
+BLOCK_ENTRIES = {"cpu": 2**18, "other": 2**26}
+
+
+def _mlp_kernel_rows(x1, x2, **kw):
+    """The kernel of x1 against x2 (``x2=None``: x1 against itself with the exact diagonal), computed
+    in blocks of rows of x1 (:data:`BLOCK_ENTRIES`)."""
+    symmetric = x2 is None
+    x2 = x1 if symmetric else x2
+    n1, d = x1.shape
+    n2 = x2.shape[0]
+    q1 = jnp.sum(x1 * x1, axis=1) / d
+    q2 = q1 if symmetric else jnp.sum(x2 * x2, axis=1) / d
+    per = BLOCK_ENTRIES["cpu" if jax.default_backend() == "cpu" else "other"]
+    rows = max(1, min(n1, per // max(n2, 1)))
+    if rows >= n1:
+        diag = jnp.eye(n1, n2, dtype=bool) if symmetric else None
+        return _mlp_kernel(x1, x2, q1[:, None], q2[None, :], diag, **kw)
+    nb = -(-n1 // rows)
+    pad = nb * rows - n1
+    xb = jnp.concatenate([x1, jnp.broadcast_to(x1[-1:], (pad, d))]).reshape(nb, rows, d)
+    qb = jnp.concatenate([q1, jnp.broadcast_to(q1[-1:], (pad,))]).reshape(nb, rows)
+    starts = jnp.arange(nb) * rows
+
+    def block(args):
+        xr, qr, start = args
+        diag = ((start + jnp.arange(rows))[:, None] == jnp.arange(n2)[None, :]) if symmetric else None
+        return _mlp_kernel(xr, x2, qr[:, None], q2[None, :], diag, **kw)
+
+    nngp, ntk = jax.lax.map(block, (xb, qb, starts))
+    cut = lambda k: None if k is None else k.reshape(nb * rows, n2)[:n1]  # noqa: E731
+    return cut(nngp), cut(ntk)
+
+
 # One compiled program per (configuration, shapes, dtype): called outside ``jax.jit`` the recursion would
 # otherwise dispatch op by op (about 15x slower for a 4096 x 2048 depth-5 kernel on CPU); inside an outer
 # jit or vmap this nested jit is inlined.
-_mlp_kernel_jit = jax.jit(_mlp_kernel, static_argnames=("depth", "act", "W_std", "b_std", "parameterization",
-                                                        "width", "want_ntk"))
+_mlp_kernel_jit = jax.jit(_mlp_kernel_rows, static_argnames=("depth", "act", "W_std", "b_std",
+                                                             "parameterization", "width", "want_ntk"))
 
 
 def mlp_kernel_fn(

@@ -1,0 +1,64 @@
+"""neural-tangents side of ``ntkd bench``: runs in the pinned reference environment, never imports ntkd.
+
+``ntkd bench`` starts it once as ``NT_PYTHON ntkd/_nt_worker.py`` (see scripts/nt_env.sh) and talks to
+it in JSON lines. Each request on stdin is one case:
+    {"key", "activation": "relu" | "erf", "depth", "x": path to (n, d) .npy in the case's dtype,
+     "ref": {"nngp": path, "ntk": path} float64 reference kernels, "repeats"}
+It builds the network ``ntkd.mlp_kernel_fn(depth, activation=...)`` describes (depth × [Dense(W_std=1,
+b_std=1), act] and a final Dense, NTK parameterization), jits ``kernel_fn(x, None, ("nngp", "ntk"))``,
+calls it once (compilation), times ``repeats`` calls and answers one line:
+    {"key", "seconds": [...], "compile_s", "dtype", "err": {"nngp", "ntk"}, "jax", "neural_tangents"}
+with err the max over entries of |k - k_ref| / |k_ref| (the definition ``ntkd.bench`` uses). A blank
+line or end of input stops it.
+
+JAX's x64 flag is global, and with it on neural-tangents silently promotes float32 inputs to float64
+(NumPy float64 constants in its recursions), so ``ntkd bench`` runs one worker per dtype: this one
+enables x64 only when ``NTKD_NT_X64=1``, and answers with the dtype its kernels actually came out in.
+"""
+import os
+import json
+import sys
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", os.environ.get("NTKD_NT_X64") == "1")
+import jax.numpy as jnp  # noqa: E402
+import neural_tangents as nt  # noqa: E402
+import numpy as np  # noqa: E402
+from neural_tangents import stax  # noqa: E402
+
+_fns = {}
+
+
+def _kernel(activation, depth):
+    if (activation, depth) not in _fns:
+        act = {"relu": stax.Relu, "erf": stax.Erf}[activation]()
+        layers = [stax.Dense(512, W_std=1.0, b_std=1.0), act] * depth + [stax.Dense(1, W_std=1.0, b_std=1.0)]
+        kernel_fn = stax.serial(*layers)[2]
+        _fns[activation, depth] = jax.jit(lambda x: tuple(kernel_fn(x, None, ("nngp", "ntk"))))
+    return _fns[activation, depth]
+
+
+for line in sys.stdin:
+    if not line.strip():
+        break
+    case = json.loads(line)
+    f = _kernel(case["activation"], case["depth"])
+    x = jnp.asarray(np.load(case["x"]))
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(f(x))
+    compile_s = time.perf_counter() - t0
+    secs = []
+    for _ in range(case["repeats"]):
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(f(x))
+        secs.append(time.perf_counter() - t0)
+    err = {}
+    out_dtype = str(out[1].dtype)
+    for name, k in zip(("nngp", "ntk"), out):
+        ref = np.load(case["ref"][name])
+        err[name] = float(np.max(np.abs(np.asarray(k, np.float64) - ref) / np.abs(ref)))
+    del out
+    print(json.dumps({"key": case["key"], "seconds": secs, "compile_s": compile_s, "dtype": out_dtype,
+                      "err": err, "jax": jax.__version__, "neural_tangents": nt.__version__}), flush=True)

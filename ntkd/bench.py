@@ -1,0 +1,246 @@
+"""Kernel-throughput benchmark behind ``ntkd bench``: analytic NNGP + NTK of deep MLPs, side by side with
+neural-tangents 0.6.5.
+
+One *case* is (activation, depth, d, n, dtype). For each case the benchmark times
+
+* ``ntkd``: ``mlp_kernel_fn(depth, activation=...)(x, None, ("nngp", "ntk"))`` jitted, the symmetric
+  n × n kernel pair of x ~ N(0, 1)^(n × d) (W_std = b_std = 1, NTK parameterization);
+* the floor: the bare Gram matmul ``x @ x.T`` in the same dtype, jitted (no kernel can beat it);
+* neural-tangents 0.6.5 ``stax.serial(...)[2]`` on the same inputs, jitted, in its pinned environment
+  (``scripts/nt_env.sh``) as a subprocess (``ntkd/_nt_worker.py``), when that environment exists.
+
+Times are medians of ``repeats`` calls after one compiling call (compile time is reported apart).
+Throughput is kernel entries per second: n² (i, j) pairs, each carrying both the NNGP and the NTK value,
+divided by the median time. Accuracy is the max over entries of |k - k_ref| / |k_ref| for each of the
+two kernels (every entry is ≥ b_std² = 1 > 0), with k_ref ntkd's float64 kernel of the same inputs; a
+float64 ntkd row is its own reference, so its error column is empty and the neural-tangents float64
+error measures the agreement of two float64 implementations.
+
+Rows are appended to ``OUT/bench.jsonl`` as each case finishes; a rerun with the same ``--out`` skips
+finished cases, so a killed run loses at most the case in flight. ``OUT/bench.json`` and ``OUT/bench.md``
+(a markdown table) are rewritten at the end.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+__all__ = ["run_bench", "markdown_table", "find_nt_python", "FULL_GRID", "QUICK_GRID"]
+
+FULL_GRID = {"n": (1000, 4000, 8000), "depth": (1, 3, 5, 10), "d": (2, 100, 784),
+             "dtype": ("float32", "float64"), "activation": ("relu", "erf")}
+QUICK_GRID = {"n": (1000, 2000), "depth": (1, 3), "d": (2, 100), "dtype": ("float32", "float64"),
+              "activation": ("relu",)}
+
+
+def find_nt_python(explicit: Optional[str] = None) -> Optional[str]:
+    """The neural-tangents environment's python: ``explicit`` (None if it is not a file), else ``$NTKD_NT_PYTHON``, else
+    ``.nt-env/bin/python`` next to the ntkd package (what ``bash scripts/nt_env.sh`` creates)."""
+    if explicit:
+        return explicit if Path(explicit).is_file() else None
+    for cand in (os.environ.get("NTKD_NT_PYTHON"),
+                 str(Path(__file__).resolve().parents[1] / ".nt-env" / "bin" / "python")):
+        if cand and Path(cand).is_file():
+            return cand
+    return None
+
+
+def _key(activation, depth, d, n, dtype):
+    return f"{activation}|L={depth}|d={d}|n={n}|{dtype}"
+
+
+def _inputs(n, d):
+    """x ~ N(0, 1)^(n × d), float64, the same for every case of this (n, d)."""
+    return np.random.default_rng(1000 * n + d).normal(size=(n, d))
+
+
+def _timed(f, x, repeats):
+    import jax
+
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(f(x))
+    compile_s = time.perf_counter() - t0
+    secs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(f(x))
+        secs.append(time.perf_counter() - t0)
+    return out, compile_s, secs
+
+
+def _rel_err(k, ref):
+    return float(np.max(np.abs(np.asarray(k, np.float64) - ref) / np.abs(ref)))
+
+
+class _NT:
+    """The long-lived neural-tangents worker (one process for the whole run: its imports are slow)."""
+
+    def __init__(self, python, x64: bool):
+        worker = Path(__file__).with_name("_nt_worker.py")
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "NTKD_NT_X64": "1" if x64 else "0"}
+        env.setdefault("JAX_PLATFORMS", "cpu")
+        self.proc = subprocess.Popen([python, str(worker)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=env)
+
+    def run(self, case: dict) -> dict:
+        self.proc.stdin.write(json.dumps(case) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            err = self.proc.stderr.read()
+            raise RuntimeError(f"the neural-tangents worker stopped: {err[-2000:]}")
+        return json.loads(line)
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write("\n")
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=30)
+            except (BrokenPipeError, subprocess.TimeoutExpired):
+                self.proc.kill()
+
+
+def run_bench(out, *, n: Sequence[int] = FULL_GRID["n"], depth: Sequence[int] = FULL_GRID["depth"],
+              d: Sequence[int] = FULL_GRID["d"], dtype: Sequence[str] = FULL_GRID["dtype"],
+              activation: Sequence[str] = FULL_GRID["activation"], repeats: int = 3,
+              nt_python: Optional[str] = None, progress: Optional[Callable[[str], None]] = print) -> list:
+    """Run (or resume) the benchmark grid; returns the rows (dicts), also written under ``out``.
+
+    Args:
+      out: output folder (``bench.jsonl`` rows, ``bench.json``, ``bench.md``).
+      n, depth, d, dtype, activation: the grid (every combination is one case); dtype in
+        {"float32", "float64"}, activation in {"relu", "erf"}.
+      repeats: timed calls per implementation and case (after one compiling call); medians reported.
+      nt_python: python of the neural-tangents environment; ``None`` looks for it (:func:`find_nt_python`)
+        and skips the neural-tangents columns when there is none; ``"none"`` skips them on purpose.
+      progress: callable receiving one line per finished case (``None``: silent).
+    """
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # float64 rows and the float64 reference
+    import jax.numpy as jnp
+
+    from . import __version__
+    from .kernels import mlp_kernel_fn
+
+    for name, vals, allowed in (("dtype", dtype, ("float32", "float64")), ("activation", activation, ("relu", "erf"))):
+        bad = [v for v in vals if v not in allowed]
+        if bad:
+            raise ValueError(f"`{name}` must be drawn from {allowed}; got {bad}")
+    for name, vals, lo in (("n", n, 1), ("depth", depth, 0), ("d", d, 1), ("repeats", [repeats], 1)):
+        if any(int(v) != v or v < lo for v in vals):
+            raise ValueError(f"`{name}` must hold integers >= {lo}; got {list(vals)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows_path = out / "bench.jsonl"
+    done = {}
+    if rows_path.exists():
+        for line in rows_path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                done[r["key"]] = r
+    nt_py = None if nt_python == "none" else find_nt_python(nt_python)
+    if nt_python not in (None, "none") and nt_py is None:
+        raise ValueError(f"`nt_python` {nt_python!r} is not a file; create the environment with "
+                         "`bash scripts/nt_env.sh` or pass its python")
+    say = progress or (lambda s: None)
+    if nt_py is None and nt_python != "none":
+        say("neural-tangents environment not found: its columns stay empty "
+            "(create it with `bash scripts/nt_env.sh`, or set NTKD_NT_PYTHON)")
+    cases = [(a, L, dd, nn, dt) for nn in n for dd in d for a in activation for L in depth for dt in dtype]
+    todo = [c for c in cases if _key(*c) not in done]
+    say(f"ntkd bench: {len(cases)} cases, {len(cases) - len(todo)} already done -> {rows_path}")
+    machine = {"platform": platform.platform(), "cpu_count": os.cpu_count(), "jax": jax.__version__,
+               "device": str(jax.devices()[0]), "ntkd": __version__}
+    nts = {}  # one neural-tangents worker per dtype (x64 is a process-wide flag)
+    grams = {}
+    t_start = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory(prefix="ntkd-bench-") as tmp:
+            tmp = Path(tmp)
+            ref_for = None
+            for i, (a, L, dd, nn, dt) in enumerate(todo):
+                x64 = _inputs(nn, dd)
+                kfn = mlp_kernel_fn(L, activation=a)
+                if ref_for != (a, L, dd, nn):  # the float64 reference, shared by this case's dtypes
+                    ref = [np.asarray(k) for k in kfn(jnp.asarray(x64), None, ("nngp", "ntk"))]
+                    ref_for = (a, L, dd, nn)
+                    np.save(tmp / "ref_nngp.npy", ref[0])
+                    np.save(tmp / "ref_ntk.npy", ref[1])
+                x = jnp.asarray(x64, dt)
+                f = jax.jit(lambda v, _k=kfn: tuple(_k(v, None, ("nngp", "ntk"))))
+                res, compile_s, secs = _timed(f, x, repeats)
+                row = {"key": _key(a, L, dd, nn, dt), "activation": a, "depth": L, "d": dd, "n": nn, "dtype": dt,
+                       "ntkd_s": statistics.median(secs), "ntkd_compile_s": compile_s, "ntkd_all_s": secs}
+                if dt == "float64":
+                    row["ntkd_err"] = None
+                else:
+                    row["ntkd_err"] = max(_rel_err(k, r) for k, r in zip(res, ref))
+                del res
+                if (nn, dd, dt) not in grams:
+                    g = jax.jit(lambda v: jnp.matmul(v, v.T, precision=jax.lax.Precision.HIGHEST))
+                    grams[nn, dd, dt] = statistics.median(_timed(g, x, repeats)[2])
+                row["gram_s"] = grams[nn, dd, dt]
+                row["entries_per_s"] = nn * nn / row["ntkd_s"]
+                if nt_py is not None:
+                    if dt not in nts:
+                        nts[dt] = _NT(nt_py, x64=dt == "float64")
+                    np.save(tmp / "x.npy", np.asarray(x))
+                    r = nts[dt].run({"key": row["key"], "activation": a, "depth": L, "x": str(tmp / "x.npy"),
+                                "ref": {"nngp": str(tmp / "ref_nngp.npy"), "ntk": str(tmp / "ref_ntk.npy")},
+                                "repeats": repeats})
+                    row.update(nt_s=statistics.median(r["seconds"]), nt_compile_s=r["compile_s"],
+                               nt_all_s=r["seconds"], nt_err=max(r["err"].values()),
+                               nt_versions={"jax": r["jax"], "neural_tangents": r["neural_tangents"]})
+                    if r["dtype"] != dt:
+                        raise RuntimeError(f"neural-tangents returned {r['dtype']} for a {dt} case")
+                    row["speedup"] = row["nt_s"] / row["ntkd_s"]
+                row["machine"] = machine
+                with rows_path.open("a") as fh:
+                    fh.write(json.dumps(row) + "\n")
+                done[row["key"]] = row
+                el = time.perf_counter() - t_start
+                say(f"  [{len(done)}/{len(cases)}] {row['key']}: ntkd {row['ntkd_s']:.4f} s"
+                    + (f", neural-tangents {row['nt_s']:.4f} s ({row['speedup']:.1f}x)" if "nt_s" in row else "")
+                    + f", gram {row['gram_s']:.4f} s (elapsed {el:.0f} s, "
+                    f"ETA {el / (i + 1) * (len(todo) - i - 1):.0f} s)")
+    finally:
+        for w in nts.values():
+            w.close()
+    rows = [done[_key(*c)] for c in cases if _key(*c) in done]
+    (out / "bench.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
+    (out / "bench.md").write_text(markdown_table(rows) + "\n")
+    return rows
+
+
+def _fmt(v, spec):
+    return "—" if v is None else format(v, spec)
+
+
+def markdown_table(rows: Sequence[dict]) -> str:
+    """The rows as a markdown table (one line per case)."""
+    head = ("| activation | depth | d | n | dtype | ntkd (s) | Gram floor (s) | ntkd Mentries/s | "
+            "neural-tangents (s) | speedup | ntkd max rel err | neural-tangents max rel err |")
+    lines = [head, "|" + "---|" * 12]
+    for r in rows:
+        lines.append(
+            f"| {r['activation']} | {r['depth']} | {r['d']} | {r['n']} | {r['dtype']} | {r['ntkd_s']:.4f} | "
+            f"{r['gram_s']:.4f} | {r['entries_per_s'] / 1e6:.1f} | {_fmt(r.get('nt_s'), '.4f')} | "
+            f"{_fmt(r.get('speedup'), '.1f')}{'×' if r.get('speedup') else ''} | {_fmt(r.get('ntkd_err'), '.1e')} | "
+            f"{_fmt(r.get('nt_err'), '.1e')} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use `ntkd bench`")

@@ -1,0 +1,94 @@
+"""The pieces that make the analytic kernels fast (issue 6), each against an independent reference:
+
+* the polynomial arcsin (``_asin``) against NumPy's float64 arcsin, to a few ulps of each dtype;
+* θ and π - θ from δ = 1 - cos θ (``_angle_from_delta``) against 2·arcsin(√(δ/2)) and 2·arcsin(√((2-δ)/2))
+  in float64 NumPy, both with relative accuracy (no cancellation at θ -> 0 or θ -> π);
+* the row-blocked evaluation equals the one-block evaluation (symmetric with the exact diagonal, and
+  cross kernels), whatever the block size.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ntkd import kernels as K
+
+ULPS = {np.float32: 4, np.float64: 4}
+
+
+def _grid():
+    x = np.concatenate([np.linspace(-1, 1, 20001), [0.5, -0.5, 0.5 - 1e-9, 0.5 + 1e-9, 1 - 1e-12, 1e-30, 0.0],
+                        np.random.default_rng(0).uniform(-1, 1, 20000)])
+    return np.concatenate([x, -x])
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_polynomial_arcsin_matches_numpy(dt):
+    x = _grid().astype(dt)
+    got = np.asarray(jax.jit(K._asin)(jnp.asarray(x)), np.float64)
+    ref = np.arcsin(x.astype(np.float64))
+    err = np.abs(got - ref) / np.maximum(np.abs(ref), np.finfo(dt).tiny)
+    ulp = np.finfo(dt).eps
+    assert np.max(err) <= ULPS[dt] * ulp, (np.max(err) / ulp, x[np.argmax(err)])
+    # odd, and exact at the ends
+    np.testing.assert_array_equal(got[x == 0], 0)
+    assert got[x == 1][0] == pytest.approx(np.pi / 2, rel=float(ulp))
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_angle_from_delta_has_relative_accuracy_at_both_ends(dt):
+    d = np.concatenate([np.logspace(-30 if dt == np.float64 else -20, np.log10(2), 4000), [0.5, 1.5, 1.0, 2.0, 0.0],
+                        2 - np.logspace(-15, -1, 200)]).astype(dt)
+    d = d[(d >= 0) & (d <= 2)]
+    theta, pim = (np.asarray(a, np.float64) for a in jax.jit(K._angle_from_delta)(jnp.asarray(d)))
+    d64 = d.astype(np.float64)
+    # each reference formula only where it has no cancellation: 2 asin(√(δ/2)) for θ <= π/2 (δ <= 1),
+    # 2 asin(√((2-δ)/2)) for π - θ <= π/2 (δ >= 1); the other angle is π minus it there
+    small = d64 <= 1
+    t_direct = 2 * np.arcsin(np.sqrt(d64 / 2))
+    p_direct = 2 * np.arcsin(np.sqrt((2 - d64) / 2))
+    ref_t = np.where(small, t_direct, np.pi - p_direct)
+    ref_p = np.where(small, np.pi - t_direct, p_direct)
+    ulp = np.finfo(dt).eps
+    tiny = np.finfo(dt).tiny
+    et = np.abs(theta - ref_t) / np.maximum(ref_t, tiny)
+    ep = np.abs(pim - ref_p) / np.maximum(ref_p, tiny)
+    assert np.max(et) <= 4 * ulp, (np.max(et) / ulp, d[np.argmax(et)])
+    assert np.max(ep) <= 4 * ulp, (np.max(ep) / ulp, d[np.argmax(ep)])
+    assert theta[d == 0][0] == 0 and pim[d == 2][0] == 0
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf"])
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_row_blocks_equal_one_block(activation, dt, monkeypatch):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(37, 5)).astype(dt)
+    x[7] = x[3] * (1 + 1e-6)  # a near-duplicate pair
+    x2 = rng.normal(size=(23, 5)).astype(dt)
+    kw = dict(depth=3, act=K._parse_activation(activation), W_std=1.3, b_std=0.4, parameterization="ntk",
+              width=None, want_ntk=True)
+
+    def run(a, b):
+        return [np.asarray(k) for k in jax.jit(lambda u, v: K._mlp_kernel_rows(u, v, **kw))(a, b)]
+
+    def run_sym(a):
+        return [np.asarray(k) for k in jax.jit(lambda u: K._mlp_kernel_rows(u, None, **kw))(a)]
+
+    monkeypatch.setitem(K.BLOCK_ENTRIES, "cpu", 10**9)
+    monkeypatch.setitem(K.BLOCK_ENTRIES, "other", 10**9)
+    whole_sym, whole_cross = run_sym(x), run(x, x2)
+    alone = [np.asarray(k)[:, 0, 0] for k in jax.jit(jax.vmap(lambda u: K._mlp_kernel_rows(u[None], None, **kw)))(x)]
+    rtol = 1e-6 if dt == np.float32 else 1e-13
+    for per in (37 * 5, 37 * 8, 37 * 36, 23 * 4):  # 5, 8, 36 rows of 37; 4 rows of 23 (ragged last block)
+        monkeypatch.setitem(K.BLOCK_ENTRIES, "cpu", per)
+        monkeypatch.setitem(K.BLOCK_ENTRIES, "other", per)
+        for k, (got, ref) in enumerate(zip(run_sym(x), whole_sym)):
+            assert got.shape == ref.shape == (37, 37)
+            scale = rtol * np.max(np.abs(ref))  # erf kernels without bias pass through 0
+            np.testing.assert_allclose(got, ref, rtol=rtol, atol=scale)
+            # the exact diagonal survives blocking: each entry is the kernel of that point alone
+            np.testing.assert_allclose(np.diag(got), alone[k], rtol=4 * np.finfo(dt).eps)
+            np.testing.assert_allclose(got, got.T, rtol=rtol, atol=scale)
+        for got, ref in zip(run(x, x2), whole_cross):
+            assert got.shape == ref.shape == (37, 23)
+            np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol * np.max(np.abs(ref)))
