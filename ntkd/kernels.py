@@ -335,20 +335,18 @@ def _mlp_kernel_rows(x1, x2, **kw):
     q2 = q1 if symmetric else jnp.sum(x2 * x2, axis=1) / d
     per = BLOCK_ENTRIES["cpu" if jax.default_backend() == "cpu" else "other"]
     rows = max(1, min(n1, per // max(n2, 1)))
-    if rows >= n1:
-        diag = jnp.eye(n1, n2, dtype=bool) if symmetric else None
-        return _mlp_kernel(x1, x2, q1[:, None], q2[None, :], diag, **kw)
-    nb = -(-n1 // rows)
-    pad = nb * rows - n1
-    xb = jnp.concatenate([x1, jnp.broadcast_to(x1[-1:], (pad, d))]).reshape(nb, rows, d)
-    qb = jnp.concatenate([q1, jnp.broadcast_to(q1[-1:], (pad,))]).reshape(nb, rows)
-    starts = jnp.arange(nb) * rows
 
     def block(args):
-        xr, qr, start = args
-        diag = ((start + jnp.arange(rows))[:, None] == jnp.arange(n2)[None, :]) if symmetric else None
+        xr, qr, start = args  # rows start .. start + len(xr) of x1
+        diag = ((start + jnp.arange(xr.shape[0]))[:, None] == jnp.arange(n2)[None, :]) if symmetric else None
         return _mlp_kernel(xr, x2, qr[:, None], q2[None, :], diag, **kw)
 
+    if rows >= n1:
+        return block((x1, q1, 0))
+    nb = -(-n1 // rows)
+    xb = _pad_rows(x1, nb * rows).reshape(nb, rows, d)
+    qb = _pad_rows(q1, nb * rows).reshape(nb, rows)
+    starts = jnp.arange(nb) * rows
     nngp, ntk = jax.lax.map(block, (xb, qb, starts))
     cut = lambda k: None if k is None else k.reshape(nb * rows, n2)[:n1]  # noqa: E731
     return cut(nngp), cut(ntk)
