@@ -74,6 +74,7 @@ def test_row_blocks_equal_one_block(activation, dt, monkeypatch):
     def run_sym(a):
         return [np.asarray(k) for k in jax.jit(lambda u: K._mlp_kernel_rows(u, None, **kw))(a)]
 
+    monkeypatch.setattr(K, "BLOCKED_ACTIVATIONS", ("ab_relu", "erf"))  # exercise the mechanism for both
     monkeypatch.setitem(K.BLOCK_ENTRIES, "cpu", 10**9)
     monkeypatch.setitem(K.BLOCK_ENTRIES, "other", 10**9)
     whole_sym, whole_cross = run_sym(x), run(x, x2)
