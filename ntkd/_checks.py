@@ -19,6 +19,15 @@ def is_concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
+def all_true(x, pred) -> bool:
+    """``pred(x)`` for a concrete ``x`` (evaluated eagerly even while a jit trace is active, e.g. for an
+    array closed over by a jitted function); True for a tracer, whose values are unknown."""
+    if not is_concrete(x):
+        return True
+    with jax.ensure_compile_time_eval():
+        return bool(pred(x))
+
+
 def as_float_array(x, name: str):
     """Convert ``x`` to a floating JAX array; integers become the default float dtype."""
     if x is None:
@@ -31,8 +40,8 @@ def as_float_array(x, name: str):
 
 def check_finite(x, name: str) -> None:
     """Raise if a concrete array contains NaN or inf."""
-    if is_concrete(x) and not bool(jnp.isfinite(x).all()):
-        bad = int(jnp.size(x) - jnp.isfinite(x).sum())
+    if not all_true(x, lambda a: jnp.isfinite(a).all()):
+        bad = int(np.size(x) - np.isfinite(np.asarray(x)).sum())
         raise ValueError(
             f"`{name}` contains {bad} NaN/inf value(s); clean or impute the data before computing kernels."
         )

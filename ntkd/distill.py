@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from jax.nn import log_sigmoid, sigmoid, softplus
 
-from ._checks import as_float_array, check_finite, check_int, check_positive, is_concrete
+from ._checks import all_true, as_float_array, check_finite, check_int, check_positive, is_concrete
 from .predict import gradient_descent_mse
 
 __all__ = [
@@ -32,21 +32,21 @@ __all__ = [
 # ------------------------------------------------------------------------------------------ validation
 def _check_rho(rho):
     r = as_float_array(rho, "rho")
-    if is_concrete(r) and not bool(((r >= 0) & (r <= 1)).all()):
+    if not all_true(r, lambda a: ((a >= 0) & (a <= 1)).all()):
         raise ValueError(f"`rho` (soft ratio) must lie in [0, 1]; got {rho!r}.")
     return r
 
 
 def _check_T(T):
     t = as_float_array(T, "T")
-    if is_concrete(t) and not bool((jnp.isfinite(t) & (t > 0)).all()):
+    if not all_true(t, lambda a: (jnp.isfinite(a) & (a > 0)).all()):
         raise ValueError(f"`T` (temperature) must be finite and > 0; got {T!r}.")
     return t
 
 
 def _check_labels(y_g):
     y = as_float_array(y_g, "y_g")
-    if is_concrete(y) and not bool(((y == 0) | (y == 1)).all()):
+    if not all_true(y, lambda a: ((a == 0) | (a == 1)).all()):
         raise ValueError("`y_g` (hard labels) must contain only 0 and 1; map ±1 labels with (y + 1) / 2.")
     return y
 
@@ -90,11 +90,15 @@ def kd_loss(z_s, z_t, y_g, rho, T, *, soft_scale: Union[float, str] = 1.0):
     Returns: scalar mean of the per-sample losses, computed with log-sigmoids (no overflow).
     """
     z_t, y_g, rho, T, z_s = _inputs(z_t, y_g, rho, T, [("z_s", as_float_array(z_s, "z_s"))])
-    s = _soft_scale(soft_scale, T)
+    return jnp.mean(_loss_terms(z_s, z_t, y_g, rho, T, _soft_scale(soft_scale, T)))
+
+
+def _loss_terms(z_s, z_t, y_g, rho, T, s):
+    """Unvalidated per-sample loss of Eq. 2 (shared by kd_loss and the finite-width trainer)."""
     p_t = sigmoid(z_t / T)
     soft = p_t * softplus(-z_s / T) + (1 - p_t) * softplus(z_s / T)  # H(σ(z_t/T), σ(z_s/T))
     hard = y_g * softplus(-z_s) + (1 - y_g) * softplus(z_s)  # H(y_g, σ(z_s))
-    return jnp.mean(rho * s * soft + (1 - rho) * hard)
+    return rho * s * soft + (1 - rho) * hard
 
 
 def kd_grad_z(z_s, z_t, y_g, rho, T, *, soft_scale: Union[float, str] = 1.0):
@@ -236,7 +240,7 @@ def threshold(rho, T, *, soft_scale: Union[float, str] = 1.0):
 def rho_for_threshold(t, T):
     """Inverse of :func:`threshold` (soft_scale 1): ρ = σ(-t) / ((σ(t/T) - 1/2)/T + σ(-t)), for t > 0."""
     t = as_float_array(t, "t")
-    if is_concrete(t) and not bool((t > 0).all()):
+    if not all_true(t, lambda a: (a > 0).all()):
         raise ValueError("`t` (threshold) must be > 0.")
     T = _check_T(T)
     return sigmoid(-t) / ((sigmoid(t / T) - 0.5) / T + sigmoid(-t))
@@ -245,7 +249,7 @@ def rho_for_threshold(t, T):
 def label_smoothing_logit(eps):
     """Effective logit a = log(2/ε - 1) of binary label smoothing y_LS = ε/2 + (1 - ε) y_g (§4.2)."""
     eps = as_float_array(eps, "eps")
-    if is_concrete(eps) and not bool(((eps > 0) & (eps <= 1)).all()):
+    if not all_true(eps, lambda a: ((a > 0) & (a <= 1)).all()):
         raise ValueError("`eps` (label smoothing) must lie in (0, 1].")
     return jnp.log(2 / eps - 1)
 
@@ -324,7 +328,7 @@ def kd_function_space_flow(theta_train_train, z_t, y_g, rho, T, times, *, theta_
         raise ValueError(f"`z_t` must have shape ({n},) to match theta_train_train; got {z_t.shape}.")
     s = _soft_scale(soft_scale, T)
     times = jnp.asarray(times, k.dtype)
-    if times.ndim != 1 or (is_concrete(times) and bool((jnp.diff(times) < 0).any() or (times < 0).any())):
+    if times.ndim != 1 or not all_true(times, lambda a: (jnp.diff(a) >= 0).all() & (a >= 0).all()):
         raise ValueError("`times` must be a 1-D increasing array of non-negative times.")
     eta = check_positive(learning_rate, "learning_rate")
     kt = None if theta_test_train is None else as_float_array(theta_test_train, "theta_test_train").astype(k.dtype)
