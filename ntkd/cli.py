@@ -123,10 +123,18 @@ def main(argv=None) -> int:
     sw.add_argument("--out", type=Path, required=True, help="output folder (rerun with it to resume)")
     sw.add_argument("--quiet", action="store_true", help="no progress lines")
     rp = sub.add_parser("reproduce", help="reproduce Ji & Zhu (2020) figures")
-    rp.add_argument("name", help="ji-zhu (all) or ji-zhu-fig1, -fig2, -fig3, -fig4, -fig5, -figS7")
+    rp.add_argument("name", help="ji-zhu (all) or ji-zhu-fig1, -fig2, -fig3, -fig4, -fig5, -figS6, -figS7")
     rp.add_argument("--quick", action="store_true", help="small sizes: all figures in minutes on 2 CPU cores")
     rp.add_argument("--out", type=Path, default=None, help="output folder (default results/NAME[-quick])")
     rp.add_argument("--quiet", action="store_true", help="no progress lines")
+    fw = sub.add_parser("finite-width", help="finite-width networks vs the kernel limit, from a TOML config",
+                        description="Train NTK-parameterized MLPs (and their linearizations) with optax on the KD "
+                                    "loss and compare with the kernel limit: comparison = ntk_convergence, "
+                                    "student_vs_kernel, width_gap or weight_change (Fig. S6). Schema: "
+                                    "ntkd.finite_runs; examples in scripts/configs/. Resumable.")
+    fw.add_argument("config", type=Path, help="TOML finite-width configuration")
+    fw.add_argument("--out", type=Path, required=True, help="output folder (rerun with it to resume)")
+    fw.add_argument("--quiet", action="store_true", help="no progress lines")
     pl = sub.add_parser("plot", help="redraw the figures and summary.md of a reproduction or sweep folder")
     pl.add_argument("dir", type=Path)
     ex = sub.add_parser("export", help="export a sweep's results store")
@@ -187,6 +195,13 @@ def _dispatch(args, parser) -> int:
         for k in summaries:
             print((out / k / "summary.md").read_text() if (out / k / "summary.md").exists() else k)
         print(f"figures and summaries under {out}")
+    elif args.command == "finite-width":
+        from .finite_runs import load_finite_config, run_finite
+
+        cfg = load_finite_config(args.config)  # validated before any computation
+        run_finite(cfg, args.out, progress=None if args.quiet else sys.stderr)
+        print((args.out / "summary.md").read_text())
+        print(f"results under {args.out}")
     elif args.command == "plot":
         from .reproduce import plot
 

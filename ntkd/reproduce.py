@@ -1,7 +1,7 @@
 """Reproductions of Ji & Zhu (2020): the figures as data, PNGs and a ``summary.md`` of headline numbers.
 
 ``reproduce(name, out, quick=...)`` runs one figure (``ji-zhu-fig1``, ``-fig2``, ``-fig3``, ``-fig4``,
-``-fig5``, ``-figS7``) or all of them (``ji-zhu``). Sweep figures run through :func:`ntkd.sweep.run_sweep`
+``-fig5``, ``-figS6``, ``-figS7``) or all of them (``ji-zhu``). Sweep figures run through :func:`ntkd.sweep.run_sweep`
 (resumable: rerunning the command continues where it stopped) into ``out/<figure>/<part>/``; plotting
 (:func:`plot`) reads only the stores, so ``ntkd plot DIR`` redraws from data.
 
@@ -92,7 +92,7 @@ def figure_configs(fig: str, quick: bool) -> dict:
     raise KeyError(fig)
 
 
-FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig5", "figS7")
+FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig5", "figS6", "figS7")
 
 
 def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> dict:
@@ -112,7 +112,11 @@ def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> di
         d = out / k
         d.mkdir(parents=True, exist_ok=True)
         (d / "figure.json").write_text(json.dumps({"figure": k, "quick": quick}))
-        if k not in ("fig1", "figS7"):
+        if k == "figS6":  # finite-width training (ntkd.finite_runs), resumable through its checkpoints
+            from .finite_runs import figS6_config, run_finite
+
+            run_finite(figS6_config(quick), d, progress=progress)
+        elif k not in ("fig1", "figS7"):
             from .sweep import SweepConfig, run_sweep
 
             for part, raw in figure_configs(k, quick).items():
@@ -120,7 +124,8 @@ def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> di
                 run_sweep(cfg, d / part, progress=progress)
                 with ResultsStore(d / part / "results.sqlite", read_only=True) as st:
                     st.to_csv(d / part / "results.csv")
-        summaries[k] = plot(d)  # fig1 and figS7 are computed directly, the others drawn from the stores
+        # fig1 and figS7 are computed directly, figS6 by run_finite, the others drawn from the stores
+        summaries[k] = plot(d) if k != "figS6" else json.loads((d / "results.json").read_text())
         summaries[k]["seconds"] = round(time.perf_counter() - t0, 1)
         (d / "summary.json").write_text(json.dumps(summaries[k], indent=1, default=str))
         if progress is not None:
@@ -286,10 +291,22 @@ def plot(d) -> dict:
         fig = json.loads(meta.read_text())["figure"]
         if fig in ("fig1", "figS7"):
             return {"fig1": _fig1, "figS7": _figS7}[fig](d)
+        if fig == "figS6":
+            return _replot_finite(d)
         return {"fig2": _plot_fig2, "fig3": _plot_fig3, "fig4": _plot_fig4, "fig5": _plot_fig5}[fig](d)
     if (d / "results.sqlite").exists():
         return _plot_generic(d)
+    if (d / "results.json").exists() and (d / "config.json").exists():  # ntkd finite-width
+        return _replot_finite(d)
     raise FileNotFoundError(f"{d} holds neither a reproduction (figure.json) nor a sweep (results.sqlite)")
+
+
+def _replot_finite(d: Path) -> dict:
+    from .finite_runs import _plot, finite_config
+
+    res = json.loads((d / "results.json").read_text())
+    _plot(finite_config(json.loads((d / "config.json").read_text())), res, d)
+    return res
 
 
 def _plot_fig2(d: Path) -> dict:

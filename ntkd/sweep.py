@@ -128,6 +128,10 @@ def _typed(key, value, kind):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             _fail(key, f"must be a number; got {value!r}")
         return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            _fail(key, f"must be a string; got {value!r}")
+        return value
     raise AssertionError(kind)
 
 
