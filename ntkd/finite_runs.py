@@ -303,7 +303,7 @@ def _plot(cfg, res, out: Path) -> None:
             for k, v in r.items():
                 lines.append(f"- width {w}, {k}: mean {np.mean(v):.4g}")
         ax.axis("off")
-    if ax.has_data():
+    if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / f"{comp}.png", dpi=120)

@@ -30,6 +30,10 @@ The sweep's task model ([G] choices of the brief, fixed and documented here):
   reduction factor ``reduction`` (r = 0.3 in the paper). The paper trains finite teachers with online
   batches; in the kernel limit a large fixed fit set is the analogue, and the stopping time plays the
   role of the stopping epoch (Figs. 4, 5).
+* ``kind = "network_teacher"``: the paper's teacher itself, a finite network (``teacher_width``,
+  ``teacher_depth``) trained with Adam (``teacher_lr``) on the hard labels of the mixture with online
+  batches (``teacher_batch`` fresh samples per epoch) and stopped at epoch ``stop_epoch``, times r
+  (:func:`ntkd.finite.train_teacher`). These four keys are accepted only with this kind.
 * ``kind = "random"``: i.i.d. N(0, 1) logits at every point (the upper reference of Fig. 3).
 * ``kind = "zero"``: the zero function (the lower reference of Fig. 3).
 * ``perfect = true``: the ground-truth labels are the teacher's signs, y_g = 1{z_t > 0} (§3–4);
@@ -76,7 +80,7 @@ BETAS = np.unique(np.concatenate([np.linspace(0, np.pi / 2, 201),
 
 # key: (default, kind, allow list -> variant axis). kind is a type or a set of allowed strings.
 _TASK_KEYS = {
-    "kind": ("kernel_teacher", {"mixture", "kernel_teacher", "random", "zero"}, True),
+    "kind": ("kernel_teacher", {"mixture", "kernel_teacher", "network_teacher", "random", "zero"}, True),
     "modes": (50, int, True),
     "amplitude": (1.0, float, True),
     "p_flip": (0.0, float, True),
@@ -87,6 +91,13 @@ _TASK_KEYS = {
     "reduction": (0.3, float, True),
     "perfect": (True, bool, True),
     "task_seed": (0, int, True),
+}
+# keys of kind = "network_teacher" only (kept out of other configs, whose hashes stay unchanged)
+_NET_KEYS = {
+    "teacher_width": (256, int, True),
+    "stop_epoch": (511, int, True),
+    "teacher_lr": (1e-2, float, True),
+    "teacher_batch": (512, int, True),
 }
 _STUDENT_KEYS = {
     "depth": (3, int, True),
@@ -217,7 +228,18 @@ class SweepConfig:
         figure = raw.get("figure")
         if figure is not None and not isinstance(figure, str):
             _fail("figure", f"must be a string; got {figure!r}")
-        task = _section(raw, "task", _TASK_KEYS)
+        task = _section(raw, "task", {**_TASK_KEYS, **_NET_KEYS})
+        if "network_teacher" not in _as_list(task["kind"]):
+            given = set(raw.get("task", {})) & set(_NET_KEYS)
+            if given:
+                _fail(f"task.{sorted(given)[0]}", "applies only to kind = 'network_teacher'")
+            for k in _NET_KEYS:
+                task.pop(k)
+        else:
+            for k in _NET_KEYS:
+                for v in _as_list(task[k]):
+                    if not v > 0 and not (k == "stop_epoch" and v == 0):
+                        _fail(f"task.{k}", f"must be > 0; got {v!r}")
         student = _section(raw, "student", _STUDENT_KEYS)
         ev = _section(raw, "eval", _EVAL_KEYS)
         g = raw.get("grid")
@@ -534,6 +556,9 @@ def task_teacher(task: dict, *, dtype=None) -> Callable:
             zg = mix.logits(x)
             return (T_.flip_signs(key, zg, p) if p > 0 else zg), zg
         return mixture_teacher
+    if kind == "network_teacher":
+        f = _network_teacher(task, mix, tkey, dtype)
+        return lambda x, key: (f(x), mix.logits(x))
     # kernel_teacher
     kfn = _kernel(task["teacher_depth"], "relu", 1.0, 1.0)
     x_fit = T_.sample_inputs(jax.random.fold_in(tkey, 1), task["fit_n"], dtype=dtype)
@@ -550,6 +575,30 @@ def task_teacher(task: dict, *, dtype=None) -> Callable:
 
 
 _TEACHER_EIG: dict = {}
+_TEACHER_NET: dict = {}
+
+
+def _network_teacher(task, mix, tkey, dtype):
+    """A finite ReLU teacher (width ``teacher_width``, depth ``teacher_depth``, NTK parameterization) trained
+    with Adam (``teacher_lr``) on the hard labels 1{z_g > 0} of the mixture with online batches of
+    ``teacher_batch`` fresh samples per epoch, stopped at ``stop_epoch`` (:func:`ntkd.finite.train_teacher`),
+    times the reduction factor. Trained once per process and task."""
+    import optax
+
+    from .finite import mlp, network_teacher, train_teacher
+
+    key = tuple(task[k] for k in ("teacher_width", "teacher_depth", "stop_epoch", "teacher_lr", "teacher_batch",
+                                  "task_seed", "modes", "amplitude")) + (jnp.dtype(dtype).name,)
+    if key not in _TEACHER_NET:
+        init_fn, apply_fn = mlp(mix.centers.shape[1], task["teacher_width"], task["teacher_depth"], dtype=dtype)
+        run = train_teacher(apply_fn, init_fn(jax.random.fold_in(tkey, 2)), mix.logits,
+                            epochs=max(1, task["stop_epoch"]), batch_size=task["teacher_batch"],
+                            stop_epochs=[task["stop_epoch"]], optimizer=optax.adam(task["teacher_lr"]),
+                            seed=task["task_seed"])
+        _TEACHER_NET.clear()
+        _TEACHER_NET[key] = (apply_fn, run.at(task["stop_epoch"]))
+    apply_fn, params = _TEACHER_NET[key]
+    return network_teacher(apply_fn, params, reduction=task["reduction"])
 
 
 def _teacher_coef(fit_key, kfn, x_fit, y_fit, stop_time):

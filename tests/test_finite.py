@@ -233,3 +233,33 @@ def test_bad_arguments_are_refused():
                             reference="trajectory")
     with pytest.raises(FloatingPointError, match="learning rate"):
         F.train_kd(apply_fn, p0, d, steps=50, optimizer=optax.sgd(1e6))
+
+
+@pytest.mark.parametrize("raw,key", [
+    ({"comparison": "nope"}, "comparison"),
+    ({"comparison": "width_gap", "train": {"learning_rat": 1.0}}, "train.learning_rat"),
+    ({"comparison": "width_gap", "train": {"rho": [1.0, 1.5]}}, "train.rho"),
+    ({"comparison": "width_gap", "train": {"rho": [0.0]}}, "train.rho"),
+    ({"comparison": "width_gap", "train": {"optimizer": "adam"}}, "train.reference"),
+    ({"comparison": "width_gap", "model": {"widths": 64}}, "model.widths"),
+    ({"comparison": "width_gap", "data": {"n": 0}}, "data.n"),
+    ({"comparison": "weight_change", "train": {"T": -1.0}}, "train.T"),
+])
+def test_finite_width_configs_are_refused_naming_the_key(raw, key):
+    from ntkd.finite_runs import finite_config
+
+    with pytest.raises(ValueError, match=f"'{key}'"):
+        finite_config(raw)
+
+
+def test_finite_width_cli_runs_a_small_config(tmp_path):
+    from ntkd.cli import main
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('comparison = "ntk_convergence"\n[data]\nn = 6\n[model]\nwidths = [32, 512]\n'
+                   '[train]\nseeds = [0, 1]\n')
+    assert main(["finite-width", str(cfg), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    import json
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert res["mean"][1] < res["mean"][0]
+    assert (tmp_path / "o" / "ntk_convergence.png").exists() and (tmp_path / "o" / "summary.md").exists()

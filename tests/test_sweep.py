@@ -306,6 +306,9 @@ BAD = [
     ({"grid": {"rho": [1.0], "T": [1.0], "n": [4]}, "eval": {"n_test": "many"}}, "eval.n_test"),
     ({"grid": {"rho": [1.0], "T": [1.0], "n": [4]}, "extra": 1}, "extra"),
     ({}, "grid"),
+    ({"grid": {"rho": [1.0], "T": [1.0], "n": [4]}, "task": {"teacher_width": 64}}, "task.teacher_width"),
+    ({"grid": {"rho": [1.0], "T": [1.0], "n": [4]}, "task": {"kind": "network_teacher", "teacher_lr": 0.0}},
+     "task.teacher_lr"),
 ]
 
 
@@ -394,3 +397,33 @@ def test_reproduce_fig1_through_the_cli(tmp_path):
 def test_example_config_is_valid():
     cfg = S.load_config(Path(__file__).parents[1] / "scripts" / "configs" / "example_sweep.toml")
     assert cfg.n_rows() == 2 * 1 * 3 * 3 * 4 * 2 * 1 and len(cfg.variants()) == 2
+
+
+def test_network_teacher_task_is_the_trained_finite_teacher(tmp_path):
+    """kind = "network_teacher": the sweep's teacher is ntkd.finite.train_teacher's checkpoint times r,
+    and a sweep over it runs; the keys do not enter other configs (their hashes are unchanged)."""
+    import optax
+
+    from ntkd import finite as F
+    from ntkd import tasks as T_
+
+    raw = {"name": "net", "task": {"kind": "network_teacher", "modes": 5, "teacher_width": 16, "teacher_depth": 2,
+                                   "stop_epoch": 40, "teacher_batch": 64, "reduction": 0.5},
+           "student": {"depth": 2}, "grid": {"rho": [1.0, 0.5], "T": [2.0], "n": [8, 16], "seeds": 2},
+           "eval": {"n_test": 32, "n_ref": 0}}
+    cfg = S.SweepConfig.from_dict(raw)
+    task = cfg.variants()[0][1]
+    teacher = S.task_teacher(task)
+    mix = T_.gaussian_mixture(jax.random.fold_in(jax.random.PRNGKey(0), 0), 5)
+    init_fn, apply_fn = F.mlp(2, 16, 2, dtype=jnp.float64)
+    run = F.train_teacher(apply_fn, init_fn(jax.random.fold_in(jax.random.PRNGKey(0), 2)), mix.logits, epochs=40,
+                          batch_size=64, stop_epochs=[40], optimizer=optax.adam(1e-2))
+    x = np.asarray(jax.random.normal(jax.random.PRNGKey(9), (20, 2))) * 5
+    zt, zg = teacher(x, None)
+    np.testing.assert_allclose(zt, 0.5 * apply_fn(run.at(40), x), rtol=1e-12)
+    np.testing.assert_allclose(zg, mix.logits(x), rtol=1e-12)
+    path = S.run_sweep(cfg, tmp_path, progress=None)
+    rows, count = _rowset(path)
+    assert count == cfg.n_rows() == 2 * 2 * 2
+    assert all(np.isfinite(v[0]) for v in rows.values())
+    assert "teacher_width" not in S.SweepConfig.from_dict(SMALL).to_json()
