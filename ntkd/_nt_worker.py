@@ -8,8 +8,17 @@ It builds the network ``ntkd.mlp_kernel_fn(depth, activation=...)`` describes (d
 b_std=1), act] and a final Dense, NTK parameterization), jits ``kernel_fn(x, None, ("nngp", "ntk"))``,
 calls it once (compilation), times ``repeats`` calls and answers one line:
     {"key", "seconds": [...], "compile_s", "dtype", "err": {"nngp", "ntk"}, "jax", "neural_tangents"}
-with err the max over entries of |k - k_ref| / |k_ref| (the definition ``ntkd.bench`` uses). A blank
-line or end of input stops it.
+with err the max over entries of |k - k_ref| / |k_ref| (the definition ``ntkd.bench`` uses).
+
+A request with ``"kind": "empirical"`` times ``nt.empirical_ntk_fn`` instead:
+    {"kind": "empirical", "key", "depth", "width", "params": path to .npz (W0, b0, W1, b1, ... in
+     neural-tangents' Dense layout, W (fan_in, fan_out)), "x": path, "implementation": 1 | 2 | 3,
+     "ref": path to the float64 (n, n) reference, "repeats"}
+on the ``stax`` network Dense(width), Relu, ..., Dense(1) (W_std = b_std = 1, NTK parameterization)
+with those parameters, jitted as ``ntk_fn(x, None, params)`` with ``vmap_axes=0`` and the output axis
+traced; it answers the same fields with err = {"ntk": ...}. A case that raises is answered
+{"key", "error": message} and the worker goes on (neural-tangents' structured derivatives, for one,
+fail on jax 0.5.3). A blank line or end of input stops it.
 
 JAX's x64 flag is global, and with it on neural-tangents silently promotes float32 inputs to float64
 (NumPy float64 constants in its recursions), so ``ntkd bench`` runs one worker per dtype: this one
@@ -40,11 +49,20 @@ def _kernel(activation, depth):
     return _fns[activation, depth]
 
 
-for line in sys.stdin:
-    if not line.strip():
-        break
-    case = json.loads(line)
-    f = _kernel(case["activation"], case["depth"])
+def _empirical(case):
+    layers = [stax.Dense(case["width"], W_std=1.0, b_std=1.0), stax.Relu()] * case["depth"]
+    apply_fn = stax.serial(*layers, stax.Dense(1, W_std=1.0, b_std=1.0))[1]
+    z = np.load(case["params"])
+    dense = [(jnp.asarray(z[f"W{i}"]), jnp.asarray(z[f"b{i}"])) for i in range(case["depth"] + 1)]
+    params = [p for layer in dense for p in (layer, ())][:-1]  # Dense, Relu, ..., Dense
+    ntk_fn = jax.jit(nt.empirical_ntk_fn(apply_fn, trace_axes=(-1,), vmap_axes=0,
+                                         implementation=case["implementation"]))
+    return lambda x: (ntk_fn(x, None, params),)
+
+
+def _answer(case):
+    empirical = case.get("kind") == "empirical"
+    f = _empirical(case) if empirical else _kernel(case["activation"], case["depth"])
     x = jnp.asarray(np.load(case["x"]))
     t0 = time.perf_counter()
     out = jax.block_until_ready(f(x))
@@ -55,10 +73,22 @@ for line in sys.stdin:
         out = jax.block_until_ready(f(x))
         secs.append(time.perf_counter() - t0)
     err = {}
-    out_dtype = str(out[1].dtype)
-    for name, k in zip(("nngp", "ntk"), out):
-        ref = np.load(case["ref"][name])
+    out_dtype = str(out[-1].dtype)
+    refs = {"ntk": case["ref"]} if empirical else case["ref"]
+    for name, k in zip(refs, out):
+        ref = np.load(refs[name])
         err[name] = float(np.max(np.abs(np.asarray(k, np.float64) - ref) / np.abs(ref)))
-    del out
-    print(json.dumps({"key": case["key"], "seconds": secs, "compile_s": compile_s, "dtype": out_dtype,
-                      "err": err, "jax": jax.__version__, "neural_tangents": nt.__version__}), flush=True)
+    return {"key": case["key"], "seconds": secs, "compile_s": compile_s, "dtype": out_dtype, "err": err,
+            "jax": jax.__version__, "neural_tangents": nt.__version__}
+
+
+for line in sys.stdin:
+    if not line.strip():
+        break
+    case = json.loads(line)
+    try:
+        answer = _answer(case)
+    except Exception as e:  # report, keep serving: one failing implementation must not end the run
+        answer = {"key": case["key"], "error": f"{type(e).__name__}: {e}"[:500], "jax": jax.__version__,
+                  "neural_tangents": nt.__version__}
+    print(json.dumps(answer), flush=True)

@@ -35,12 +35,19 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["run_bench", "markdown_table", "find_nt_python", "FULL_GRID", "QUICK_GRID"]
+__all__ = ["run_bench", "markdown_table", "find_nt_python", "FULL_GRID", "QUICK_GRID", "run_empirical_bench",
+           "empirical_table", "EMPIRICAL_GRID"]
 
 FULL_GRID = {"n": (1000, 4000, 8000), "depth": (1, 3, 5, 10), "d": (2, 100, 784),
              "dtype": ("float32", "float64"), "activation": ("relu", "erf")}
 QUICK_GRID = {"n": (1000, 2000), "depth": (1, 3), "d": (2, 100), "dtype": ("float32", "float64"),
               "activation": ("relu",)}
+
+
+#: Empirical-NTK cases: a depth-3 ReLU MLP, d = 100 inputs, float32.
+EMPIRICAL_GRID = {"n": (256, 1024), "width": (256, 1024), "depth": (3,), "d": 100}
+#: neural-tangents' ``NtkImplementation`` values timed against ntkd's two methods.
+NT_IMPLEMENTATIONS = {1: "jacobian_contraction", 2: "ntk_vector_products", 3: "structured_derivatives"}
 
 
 def find_nt_python(explicit: Optional[str] = None) -> Optional[str]:
@@ -239,6 +246,131 @@ def markdown_table(rows: Sequence[dict]) -> str:
             f"{r['gram_s']:.4f} | {r['entries_per_s'] / 1e6:.1f} | {_fmt(r.get('nt_s'), '.4f')} | "
             f"{_fmt(r.get('speedup'), '.1f')}{'×' if r.get('speedup') else ''} | {_fmt(r.get('ntkd_err'), '.1e')} | "
             f"{_fmt(r.get('nt_err'), '.1e')} |")
+    return "\n".join(lines)
+
+
+def run_empirical_bench(out, *, n: Sequence[int] = EMPIRICAL_GRID["n"],
+                        width: Sequence[int] = EMPIRICAL_GRID["width"], depth: Sequence[int] = EMPIRICAL_GRID["depth"],
+                        d: int = EMPIRICAL_GRID["d"], repeats: int = 3, nt_python: Optional[str] = None,
+                        progress: Optional[Callable[[str], None]] = print) -> list:
+    """Empirical-NTK throughput of a finite NTK-parameterized ReLU MLP, ntkd against neural-tangents.
+
+    One case is (depth, width, n): ``ntkd.finite.mlp(d, width, depth)`` initialized with seed 0,
+    float32, x ~ N(0, 1)^(n × d). ntkd's :func:`ntkd.empirical_ntk` (``method="jacobian"`` and
+    ``"ntvp"``, jitted, ``Θ̂(x, x)`` with the output axis traced) is timed against neural-tangents'
+    ``empirical_ntk_fn`` (implementations 1, 2, 3: Jacobian contraction, NTK-vector products,
+    structured derivatives) on the *same* parameters, exported to neural-tangents' ``stax`` layout.
+    Errors: max |Θ̂ - Θ̂_ref| / |Θ̂_ref| against ntkd's float64 Jacobian contraction of the same
+    parameters cast to float64, so a convention mismatch between the two libraries would show as a large
+    error. Medians of ``repeats`` calls after a compiling call. Rows go to ``OUT/empirical.jsonl``
+    (resumable), ``OUT/empirical.json`` and ``OUT/empirical.md``.
+    """
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    from . import __version__
+    from .empirical import empirical_ntk
+    from .finite import mlp
+
+    for name, vals, lo in (("n", n, 1), ("width", width, 1), ("depth", depth, 0), ("d", [d], 1),
+                           ("repeats", [repeats], 1)):
+        if any(int(v) != v or v < lo for v in vals):
+            raise ValueError(f"`{name}` must hold integers >= {lo}; got {list(vals)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows_path = out / "empirical.jsonl"
+    done = {}
+    if rows_path.exists():
+        for line in rows_path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                done[r["key"]] = r
+    nt_py = None if nt_python == "none" else find_nt_python(nt_python)
+    say = progress or (lambda s: None)
+    if nt_py is None and nt_python != "none":
+        say("neural-tangents environment not found: its columns stay empty (bash scripts/nt_env.sh)")
+    cases = [(L, w, nn) for L in depth for w in width for nn in n]
+    key = lambda L, w, nn: f"empirical|relu|L={L}|width={w}|d={d}|n={nn}|float32"  # noqa: E731
+    machine = {"platform": platform.platform(), "cpu_count": os.cpu_count(), "jax": jax.__version__,
+               "device": str(jax.devices()[0]), "ntkd": __version__}
+    nt = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="ntkd-bench-") as tmp:
+            tmp = Path(tmp)
+            for L, w, nn in cases:
+                k = key(L, w, nn)
+                if k in done:
+                    continue
+                init_fn, apply_fn = mlp(d, w, L, dtype=jnp.float32)
+                params = init_fn(jax.random.PRNGKey(0))
+                x64 = _inputs(nn, d)
+                x = jnp.asarray(x64, jnp.float32)
+                p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
+                ref = np.asarray(empirical_ntk(apply_fn, p64, jnp.asarray(x64)), np.float64)
+                row = {"key": k, "depth": L, "width": w, "d": d, "n": nn, "dtype": "float32",
+                       "n_params": int(sum(a.size for a in jax.tree_util.tree_leaves(params)))}
+                for method in ("jacobian", "ntvp"):
+                    f = jax.jit(lambda v, p, _m=method: empirical_ntk(apply_fn, p, v, method=_m))
+                    res, compile_s, secs = _timed(lambda v, _f=f: _f(v, params), x, repeats)
+                    row[f"ntkd_{method}_s"] = statistics.median(secs)
+                    row[f"ntkd_{method}_err"] = _rel_err(res, ref)
+                    del res
+                if nt_py is not None:
+                    if nt is None:
+                        nt = _NT(nt_py, x64=False)
+                    ws = [np.asarray(a) for a in jax.tree_util.tree_leaves(params.weights)]
+                    bs = [np.asarray(a) for a in jax.tree_util.tree_leaves(params.biases)]
+                    np.savez(tmp / "params.npz", **{f"W{i}": a for i, a in enumerate(ws)},
+                             **{f"b{i}": a for i, a in enumerate(bs)})
+                    np.save(tmp / "x.npy", np.asarray(x))
+                    np.save(tmp / "ref.npy", ref)
+                    for impl, name in NT_IMPLEMENTATIONS.items():
+                        r = nt.run({"kind": "empirical", "key": k, "depth": L, "width": w,
+                                    "params": str(tmp / "params.npz"), "x": str(tmp / "x.npy"),
+                                    "implementation": impl, "ref": str(tmp / "ref.npy"), "repeats": repeats})
+                        row["nt_versions"] = {"jax": r["jax"], "neural_tangents": r["neural_tangents"]}
+                        if "error" in r:
+                            row[f"nt_{name}_s"] = row[f"nt_{name}_err"] = None
+                            row[f"nt_{name}_error"] = r["error"]
+                            continue
+                        row[f"nt_{name}_s"] = statistics.median(r["seconds"])
+                        row[f"nt_{name}_err"] = r["err"]["ntk"]
+                    best_nt = min(row[f"nt_{m}_s"] for m in NT_IMPLEMENTATIONS.values()
+                                  if row[f"nt_{m}_s"] is not None)
+                    row["speedup"] = best_nt / min(row["ntkd_jacobian_s"], row["ntkd_ntvp_s"])
+                row["machine"] = machine
+                with rows_path.open("a") as fh:
+                    fh.write(json.dumps(row) + "\n")
+                done[k] = row
+                say(f"  {k}: ntkd jacobian {row['ntkd_jacobian_s']:.4f} s, ntvp {row['ntkd_ntvp_s']:.4f} s"
+                    + (f"; neural-tangents best {best_nt:.4f} s ({row['speedup']:.2f}x)" if "speedup" in row else ""))
+    finally:
+        if nt is not None:
+            nt.close()
+    rows = [done[key(*c)] for c in cases if key(*c) in done]
+    (out / "empirical.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
+    (out / "empirical.md").write_text(empirical_table(rows) + "\n")
+    return rows
+
+
+def empirical_table(rows: Sequence[dict]) -> str:
+    """Empirical-NTK rows as a markdown table (seconds; errors are max relative against float64)."""
+    nt_names = list(NT_IMPLEMENTATIONS.values())
+    head = ("| depth | width | n | params | ntkd jacobian (s) | ntkd ntvp (s) | "
+            + " | ".join(f"NT {m.replace('_', ' ')} (s)" for m in nt_names)
+            + " | best NT / best ntkd | ntkd max rel err | NT max rel err |")
+    lines = [head, "|" + "---|" * (9 + len(nt_names))]
+    for r in rows:
+        nt_err = [e for e in (r.get(f"nt_{m}_err") for m in nt_names) if e is not None]
+        lines.append(
+            f"| {r['depth']} | {r['width']} | {r['n']} | {r['n_params']:,} | {r['ntkd_jacobian_s']:.4f} | "
+            f"{r['ntkd_ntvp_s']:.4f} | " + " | ".join("failed" if r.get(f"nt_{m}_error") else _fmt(r.get(f"nt_{m}_s"), ".4f")
+                                   for m in nt_names)
+            + f" | {_fmt(r.get('speedup'), '.2f')}{'×' if r.get('speedup') else ''} | "
+            f"{max(r['ntkd_jacobian_err'], r['ntkd_ntvp_err']):.1e} | "
+            f"{_fmt(max(nt_err) if nt_err else None, '.1e')} |")
     return "\n".join(lines)
 
 

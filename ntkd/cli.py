@@ -21,6 +21,7 @@ EXAMPLES = """examples:
   ntkd export results/my_sweep --csv out.csv             the results store as CSV
   ntkd demo --out results/demo                           kernel + predictor demo
   ntkd bench --quick --out results/bench                 kernel throughput vs neural-tangents (if .nt-env exists)
+  ntkd bench --empirical --out results/bench             empirical NTKs of finite MLPs vs neural-tangents
 
 A sweep config (TOML; every key is optional except [grid] rho, T, n):
   name = "risk-vs-n"
@@ -155,6 +156,10 @@ def main(argv=None) -> int:
     bn.add_argument("--repeats", type=int, default=3, help="timed calls per case (median reported)")
     bn.add_argument("--nt-python", default=None,
                     help="python of the neural-tangents environment ('none' to skip; default: look for .nt-env)")
+    bn.add_argument("--empirical", action="store_true",
+                    help="time empirical NTKs of finite ReLU MLPs instead (ntkd jacobian/ntvp vs neural-tangents "
+                         "empirical_ntk_fn on the same parameters); --n and --depth apply, --width sets widths")
+    bn.add_argument("--width", type=int, nargs="+", help="hidden widths for --empirical (default 256 1024)")
     bn.add_argument("--quiet", action="store_true", help="no progress lines")
     demo = sub.add_parser("demo", help="kernel + predictor demo on a synthetic 2-D task")
     demo.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder")
@@ -216,12 +221,24 @@ def _dispatch(args, parser) -> int:
     elif args.command == "bench":
         from .bench import FULL_GRID, QUICK_GRID, run_bench, markdown_table
 
+        say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+        if args.empirical:
+            from .bench import EMPIRICAL_GRID, empirical_table, run_empirical_bench
+
+            if args.width is not None and not args.width:
+                raise SystemExit("--width needs at least one value")
+            rows = run_empirical_bench(args.out, n=args.n or ((128,) if args.quick else EMPIRICAL_GRID["n"]),
+                                       width=args.width or ((128,) if args.quick else EMPIRICAL_GRID["width"]),
+                                       depth=args.depth or EMPIRICAL_GRID["depth"], repeats=args.repeats,
+                                       nt_python=args.nt_python, progress=say)
+            print(empirical_table(rows))
+            print(f"wrote {args.out / 'empirical.json'} and {args.out / 'empirical.md'}")
+            return 0
         grid = dict(QUICK_GRID if args.quick else FULL_GRID)
         for k in grid:
             if getattr(args, k) is not None:
                 grid[k] = tuple(getattr(args, k))
-        rows = run_bench(args.out, repeats=args.repeats, nt_python=args.nt_python,
-                         progress=None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True)), **grid)
+        rows = run_bench(args.out, repeats=args.repeats, nt_python=args.nt_python, progress=say, **grid)
         print(markdown_table(rows))
         print(f"wrote {args.out / 'bench.json'} and {args.out / 'bench.md'}")
     elif args.command == "demo":

@@ -46,9 +46,21 @@ def _finish(theta, k, trace_axes, scalar_out):
     return theta
 
 
-def _ntk_jacobian(apply_fn, params, x1, x2):
-    """Θ̂ by materialized Jacobians: J1 (n1 k, P) @ J2^T (P, n2 k), leaf by leaf (no ravel copy)."""
+def _per_example(apply_fn, x):
+    """``x_i -> (k,)`` outputs of ``apply_fn`` on the single example ``x_i`` (a batch of one)."""
+    return lambda p, xi: _as_2d(apply_fn(p, xi[None]))[0]
+
+
+def _ntk_jacobian(apply_fn, params, x1, x2, per_example):
+    """Θ̂ by materialized Jacobians: J1 (n1 k, P) @ J2^T (P, n2 k), leaf by leaf (no ravel copy).
+
+    ``per_example``: each row of J is one reverse pass through one example, ``vmap``-ed over examples
+    (cost O(n) passes). Otherwise ``jacrev`` of the whole batch (n·k reverse passes through all n
+    examples, O(n²)), for models whose examples interact (e.g. batch statistics)."""
     def jac(x):
+        if per_example:
+            f = _per_example(apply_fn, x)
+            return jax.vmap(lambda xi: jax.jacrev(f)(params, xi))(x)  # leaves (n, k, ...)
         return jax.jacrev(lambda p: _as_2d(apply_fn(p, x)))(params)
 
     j1 = jac(x1)
@@ -64,28 +76,44 @@ def _ntk_jacobian(apply_fn, params, x1, x2):
     return theta.reshape(n1, k, n2, k).transpose(0, 2, 1, 3), k
 
 
-def _ntk_ntvp(apply_fn, params, x1, x2, batch_size):
-    """Θ̂ by NTK-vector products: column (j, b) is J1 (J2^T e_jb) = jvp(f1, vjp(f2, e_jb)).
+def _ntk_ntvp(apply_fn, params, x1, x2, batch_size, per_example):
+    """Θ̂ by NTK-vector products: column (j, c) is J1 (J2^T e_jc) = jvp(f(·, x1), vjp(f(·, x2), e_jc)).
 
-    Memory is O(batch_size · P) instead of O(n · P); columns are mapped in batches of ``batch_size``.
+    ``per_example``: the vjp runs through example j alone (one pass), otherwise through the whole batch
+    x2. Memory is O(batch_size · P) instead of O(n · P); columns are mapped in batches of ``batch_size``.
     """
     x2_ = x1 if x2 is None else x2
-    out2, vjp_fn = jax.vjp(lambda p: _as_2d(apply_fn(p, x2_)), params)
+    out2 = jax.eval_shape(lambda p: _as_2d(apply_fn(p, x2_)), params)
     n2, k = out2.shape
+    f1 = lambda p: _as_2d(apply_fn(p, x1))  # noqa: E731
 
-    def column(ct_flat):
-        (tangent,) = vjp_fn(ct_flat.reshape(n2, k))
-        _, col = jax.jvp(lambda p: _as_2d(apply_fn(p, x1)), (params,), (tangent,))
-        return col  # (n1, k)
+    if per_example:
+        f = _per_example(apply_fn, x2_)
+        f1 = lambda p: jax.vmap(lambda xi: f(p, xi))(x1)  # noqa: E731  (each example alone here too)
 
-    eye = jnp.eye(n2 * k, dtype=out2.dtype)
-    cols = jax.lax.map(column, eye, batch_size=min(batch_size, n2 * k))  # (n2 k, n1, k)
+        def column(args):
+            xj, ct = args
+            _, vjp_fn = jax.vjp(lambda p: f(p, xj), params)
+            (tangent,) = vjp_fn(ct)
+            return jax.jvp(f1, (params,), (tangent,))[1]  # (n1, k)
+
+        xs = jnp.repeat(x2_, k, axis=0)  # row j k + c: example j, output c
+        cts = jnp.tile(jnp.eye(k, dtype=out2.dtype), (n2, 1))
+        cols = jax.lax.map(column, (xs, cts), batch_size=min(batch_size, n2 * k))
+    else:
+        _, vjp_fn = jax.vjp(lambda p: _as_2d(apply_fn(p, x2_)), params)
+
+        def column(ct_flat):
+            (tangent,) = vjp_fn(ct_flat.reshape(n2, k))
+            return jax.jvp(f1, (params,), (tangent,))[1]
+
+        cols = jax.lax.map(column, jnp.eye(n2 * k, dtype=out2.dtype), batch_size=min(batch_size, n2 * k))
     n1 = cols.shape[1]
     return cols.reshape(n2, k, n1, k).transpose(2, 0, 3, 1), k
 
 
 def empirical_ntk(apply_fn: Callable, params, x1, x2=None, *, trace_axes=(-1,), method="jacobian",
-                  batch_size: int = 64):
+                  batch_size: int = 64, per_example: bool = True):
     """Empirical NTK ``Θ̂(x1, x2)`` of ``apply_fn`` at ``params``.
 
     Args:
@@ -98,6 +126,10 @@ def empirical_ntk(apply_fn: Callable, params, x1, x2=None, *, trace_axes=(-1,), 
       method: ``"jacobian"`` (materialize per-example Jacobians and contract; fastest for moderate
         n·P) or ``"ntvp"`` (NTK-vector products, memory O(batch_size · P)).
       batch_size: columns per batch in ``"ntvp"``.
+      per_example: ``True`` (default) when each output row depends only on its own input row, as
+        for MLPs and any model without batch statistics: derivatives are taken one example at a time
+        and ``vmap``-ed (neural-tangents' ``vmap_axes=0``), O(n) passes. ``False`` differentiates the
+        whole batch at once (O(n²) passes), correct also when examples interact.
 
     Returns:
       ``(n1, n2)`` (or ``(n1, n2, k, k)``) array in the dtype of the outputs.
@@ -117,9 +149,9 @@ def empirical_ntk(apply_fn: Callable, params, x1, x2=None, *, trace_axes=(-1,), 
             raise ValueError(f"`x2` has per-example shape {x2.shape[1:]} but `x1` has {x1.shape[1:]}.")
     scalar_out = jax.eval_shape(lambda p: apply_fn(p, x1[:1]), params).ndim == 1
     if method == "jacobian":
-        theta, k = _ntk_jacobian(apply_fn, params, x1, x2)
+        theta, k = _ntk_jacobian(apply_fn, params, x1, x2, per_example)
     else:
-        theta, k = _ntk_ntvp(apply_fn, params, x1, x2, batch_size)
+        theta, k = _ntk_ntvp(apply_fn, params, x1, x2, batch_size, per_example)
     return _finish(theta, k, trace_axes, scalar_out)
 
 

@@ -214,8 +214,9 @@ def _theta_minus_sin(theta, sin):
     return jnp.where(theta < 0.5, series, theta - sin)
 
 
-def _one_minus_cos_inputs(x1, x2, q1, q2, diag):
-    """δ = 1 - cos(x1_i, x2_j), accurate also when the two inputs nearly coincide."""
+def _one_minus_cos_inputs(x1, x2, q1, q2, diag, gram=None):
+    """δ = 1 - cos(x1_i, x2_j), accurate also when the two inputs nearly coincide (``gram``: x1 x2^T
+    when the caller has it)."""
     d = x1.shape[1]
     n1 = jnp.sqrt(q1 * d)
     n2 = jnp.sqrt(q2 * d)
@@ -226,7 +227,8 @@ def _one_minus_cos_inputs(x1, x2, q1, q2, diag):
             sq = sq + diff * diff
         delta = (sq - (n1 - n2) ** 2) / (2 * n1 * n2)
     else:
-        gram = jnp.matmul(x1, x2.T, precision=jax.lax.Precision.HIGHEST)
+        if gram is None:
+            gram = jnp.matmul(x1, x2.T, precision=jax.lax.Precision.HIGHEST)
         delta = 1 - gram / (n1 * n2)
     delta = jnp.where(n1 * n2 > 0, delta, 1)
     delta = jnp.clip(delta, 0, 2)
@@ -268,10 +270,11 @@ def _mlp_kernel(x1, x2, q1, q2, diag, *, depth, act, W_std, b_std, parameterizat
     relu_family = act.name == "ab_relu"
 
     # Input layer statistics: nngp_in = x1 x2^T / d.
-    nngp_in = jnp.matmul(x1, x2.T, precision=jax.lax.Precision.HIGHEST) / d
+    gram = jnp.matmul(x1, x2.T, precision=jax.lax.Precision.HIGHEST)
+    nngp_in = gram / d
     if diag is not None:
         nngp_in = _set_diag(nngp_in, q1[:, 0], diag)
-    delta = _one_minus_cos_inputs(x1, x2, q1, q2, diag) if relu_family else None
+    delta = _one_minus_cos_inputs(x1, x2, q1, q2, diag, gram) if relu_family else None
 
     def dense(sig_in, ntk_in, q1_in, q2_in, fan_in):
         sig = w2 * sig_in + b2
@@ -330,7 +333,11 @@ BLOCKED_ACTIVATIONS = ("ab_relu",)
 
 def _mlp_kernel_rows(x1, x2, **kw):
     """The kernel of x1 against x2 (``x2=None``: x1 against itself with the exact diagonal), computed
-    in blocks of rows of x1 (:data:`BLOCK_ENTRIES`, for :data:`BLOCKED_ACTIVATIONS`)."""
+    in blocks of rows of x1 (:data:`BLOCK_ENTRIES`, for :data:`BLOCKED_ACTIVATIONS`).
+
+    Computing only the upper-triangle tiles of a symmetric kernel (40 % fewer entries at n = 4000) was
+    tried and measured: no faster on CPU in float32 or float64 (benchmarks/README.md), so it is not done.
+    """
     symmetric = x2 is None
     x2 = x1 if symmetric else x2
     n1, d = x1.shape
@@ -453,26 +460,59 @@ def _pad_rows(x, size):
     return jnp.concatenate([x, jnp.broadcast_to(x[-1:], (size - n,) + x.shape[1:])], axis=0)
 
 
-def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: int = 2048, progress=None):
-    """Evaluate ``kernel_fn`` on all pairs of rows in tiles, with bounded peak memory.
+def _devices(devices):
+    """``None`` -> all local devices; an int k -> the first k; else a sequence of devices."""
+    local = jax.local_devices()
+    if devices is None:
+        return local
+    if isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
+        k = check_int(devices, "devices", minimum=1)
+        if k > len(local):
+            raise ValueError(f"`devices`={k} but only {len(local)} local device(s) exist; pass at most "
+                             f"{len(local)} or None for all.")
+        return local[:k]
+    devices = list(devices)
+    if not devices:
+        raise ValueError("`devices` is empty; pass None for all local devices.")
+    return devices
 
-    The ``n1 × n2`` result is assembled on the host (NumPy) from ``block_size × block_size`` tiles
-    computed by a jitted ``kernel_fn``; device memory stays O(block_size²) whatever n is, and only
-    one compilation happens (the last tile is padded to the full block shape). With ``x2=None`` only the
-    tiles on and above the diagonal are computed and mirrored; diagonal tiles are evaluated as
-    ``kernel_fn(xb, None)`` so the exact-diagonal treatment of ``kernel_fn`` is kept.
+
+def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: int = 2048, devices=None,
+                  out=None, progress=None):
+    """Evaluate ``kernel_fn`` on all pairs of rows in tiles, spread over devices, with bounded memory.
+
+    The ``n1 × n2`` result is assembled on the host (NumPy) from ``block_size × block_size`` tiles.
+    Tiles are computed in groups of one per device: each group is a ``(devices, block, d)`` stack
+    sharded over a 1-D ``jax.sharding.Mesh`` of ``devices`` and mapped through a jitted, ``vmap``-ed
+    ``kernel_fn``, so every device runs the same one-tile program and the result does not depend on the
+    number of devices (tested bitwise on forced host devices). The next group is dispatched before the
+    previous one is copied to the host, so host copies overlap device work. Device memory stays a few
+    ``block_size²`` arrays per device whatever n is, and there are at most two compilations (a diagonal
+    and a cross tile; the last tiles are padded to the full block shape).
+
+    With ``x2=None`` only the tiles on and above the diagonal are computed and mirrored, and diagonal
+    tiles are evaluated as ``kernel_fn(xb, None)``, which keeps ``kernel_fn``'s exact diagonal.
 
     Args:
-      kernel_fn: any callable with the neural-tangents signature ``kernel_fn(x1, x2, get)``; ntkd's
-        own, an ``ntkd.empirical_kernel_fn``, or a neural-tangents ``stax`` kernel_fn (duck typing).
+      kernel_fn: any callable with the neural-tangents signature ``kernel_fn(x1, x2, get)`` that is
+        jit- and vmap-compatible: ntkd's own, an ``ntkd.empirical_kernel_fn``, or a neural-tangents
+        ``stax`` kernel_fn (duck typing).
       x1: inputs ``(n1, d)``. x2: inputs ``(n2, d)`` or ``None`` for the symmetric kernel.
       get: ``"ntk"``, ``"nngp"`` (one ``(n1, n2)`` array) or a tuple of names (a namedtuple of arrays).
-      block_size: tile edge. Memory on the device is a few ``block_size²`` arrays.
+      block_size: tile edge. On CPU 2048 is a good default; on a GPU larger tiles (8192) amortize the
+        launches.
+      devices: ``None`` (all ``jax.local_devices()``), a count k (the first k), or a list of devices.
+      out: optional preallocated host arrays to write into, ``(n1, n2)`` of ``x1``'s dtype: one array
+        for a single ``get``, else a sequence in the order of ``get``. Pass ``np.lib.format.open_memmap``
+        arrays for kernels larger than RAM (n = 50,000 in float32 is 10 GB per kernel).
       progress: optional callable ``progress(done_tiles, total_tiles)``.
 
     Returns:
-      NumPy arrays of dtype ``x1.dtype``; shaped like ``kernel_fn``'s output for ``get``.
+      NumPy arrays of dtype ``x1.dtype`` (``out`` itself when given); shaped like ``kernel_fn``'s
+      output for ``get``.
     """
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
     block_size = check_int(block_size, "block_size", minimum=1)
     single = isinstance(get, str)
     names = (get,) if single else tuple(get)
@@ -484,30 +524,69 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
     if x2.shape[1] != x1.shape[1]:
         raise ValueError(f"`x2` has {x2.shape[1]} features but `x1` has {x1.shape[1]}; they must match.")
     n1, n2 = x1.shape[0], x2.shape[0]
+    dtype = np.dtype(x1.dtype)
+    if out is None:
+        out = [np.empty((n1, n2), dtype=dtype) for _ in names]
+    else:
+        out = [out] if single else list(out)
+        if len(out) != len(names) or any(getattr(o, "shape", None) != (n1, n2) or getattr(o, "dtype", None) != dtype
+                                          for o in out):
+            raise ValueError(f"`out` must be {len(names)} array(s) of shape {(n1, n2)} and dtype {dtype} "
+                             f"(one per name in get={get!r}); got "
+                             f"{[(getattr(o, 'shape', None), getattr(o, 'dtype', None)) for o in out]}.")
+    devs = _devices(devices)
+    n_dev = len(devs)
     b1, b2 = min(block_size, n1), min(block_size, n2)
 
-    def as_tuple(out):
-        return (out,) if single else tuple(out)
+    def as_tuple(o):
+        return (o,) if single else tuple(o)
 
-    cross = jax.jit(lambda a, b: as_tuple(kernel_fn(a, b, get)))
-    diag = jax.jit(lambda a: as_tuple(kernel_fn(a, None, get)))
-    out = [np.empty((n1, n2), dtype=np.dtype(x1.dtype)) for _ in names]
+    mesh = Mesh(np.array(devs), ("tiles",))
+    spread = NamedSharding(mesh, PartitionSpec("tiles"))
+    cross = jax.jit(jax.vmap(lambda a, b: as_tuple(kernel_fn(a, b, get))), out_shardings=spread)
+    diag = jax.jit(jax.vmap(lambda a: as_tuple(kernel_fn(a, None, get))), out_shardings=spread)
     starts1, starts2 = range(0, n1, b1), range(0, n2, b2)
     tiles = [(i, j) for i in starts1 for j in starts2 if not (symmetric and j < i)]
-    for t, (i, j) in enumerate(tiles):
-        xa = _pad_rows(x1[i:i + b1], b1)
-        ia, ja = min(b1, n1 - i), min(b2, n2 - j)
-        if symmetric and i == j:
-            blocks = diag(xa)
-        else:
-            blocks = cross(xa, _pad_rows(x2[j:j + b2], b2))
+    # Diagonal tiles and cross tiles are separate programs; group each kind by device count.
+    kinds = ([t for t in tiles if t[0] == t[1]], [t for t in tiles if t[0] != t[1]]) if symmetric else ([], tiles)
+    groups = [(k == 0, g[s:s + n_dev]) for k, g in enumerate(kinds) for s in range(0, len(g), n_dev)]
+
+    def stack(rows, start, size, n):
+        xs = [_pad_rows(rows[s:s + size], size) for s in start]
+        xs += [xs[-1]] * (n_dev - len(xs))  # pad the last group with repeats
+        return jax.device_put(jnp.stack(xs), spread)
+
+    def launch(is_diag, group):
+        xa = stack(x1, [i for i, _ in group], b1, n1)
+        if is_diag:
+            return diag(xa)
+        return cross(xa, stack(x2, [j for _, j in group], b2, n2))
+
+    def store(group, blocks):
         for o, blk in zip(out, blocks):
-            blk = np.asarray(blk)[:ia, :ja]
-            o[i:i + ia, j:j + ja] = blk
-            if symmetric and i != j:
-                o[j:j + ja, i:i + ia] = blk.T
+            blk = np.asarray(blk)
+            for k, (i, j) in enumerate(group):
+                ia, ja = min(b1, n1 - i), min(b2, n2 - j)
+                t = blk[k, :ia, :ja]
+                o[i:i + ia, j:j + ja] = t
+                if symmetric and i != j:
+                    o[j:j + ja, i:i + ia] = t.T
+
+    done = 0
+    pending = None
+    for is_diag, group in groups:
+        launched = (group, launch(is_diag, group))  # dispatch is asynchronous: it overlaps the copy below
+        if pending is not None:
+            store(*pending)
+            done += len(pending[0])
+            if progress is not None:
+                progress(done, len(tiles))
+        pending = launched
+    if pending is not None:
+        store(*pending)
+        done += len(pending[0])
         if progress is not None:
-            progress(t + 1, len(tiles))
+            progress(done, len(tiles))
     if single:
         return out[0]
     return _pack(tuple(names), dict(zip(names, out)))

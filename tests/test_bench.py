@@ -61,3 +61,20 @@ def test_bench_rows_resume_and_table(tmp_path):
 def test_bench_refuses_bad_arguments(tmp_path, kw, name):
     with pytest.raises(ValueError, match=name):
         bench.run_bench(tmp_path, **{"n": [8], "depth": [1], "d": [2], "progress": None, **kw})
+
+
+def test_empirical_bench_rows_resume_and_table(tmp_path):
+    rows = bench.run_empirical_bench(tmp_path, n=[9], width=[16], depth=[1, 2], d=3, repeats=1, nt_python="none",
+                                     progress=None)
+    assert [r["depth"] for r in rows] == [1, 2]
+    for r in rows:
+        assert r["n_params"] == 3 * 16 + 16 + (r["depth"] - 1) * (16 * 16 + 16) + 16 + 1
+        assert r["ntkd_jacobian_s"] > 0 and r["ntkd_ntvp_s"] > 0 and "speedup" not in r
+        assert 0 < r["ntkd_jacobian_err"] <= 1e-5 and 0 < r["ntkd_ntvp_err"] <= 1e-5  # float32 vs float64
+    bench.run_empirical_bench(tmp_path, n=[9], width=[16], depth=[1, 2], d=3, repeats=1, nt_python="none",
+                              progress=None)
+    assert len((tmp_path / "empirical.jsonl").read_text().splitlines()) == 2  # nothing recomputed
+    table = (tmp_path / "empirical.md").read_text().strip().splitlines()
+    assert len(table) == 2 + 2 and table[0].count("|") == table[1].count("|") == table[2].count("|")
+    with pytest.raises(ValueError, match="width"):
+        bench.run_empirical_bench(tmp_path, width=[0], progress=None)

@@ -43,6 +43,27 @@ def test_empirical_ntk_matches_finite_differences(method):
     np.testing.assert_allclose(got, ref, rtol=1e-7, atol=1e-8)
 
 
+@pytest.mark.parametrize("method", ["jacobian", "ntvp"])
+def test_batch_coupled_model_needs_per_example_false(method):
+    """A model whose outputs share a batch statistic: per_example=False differentiates the whole batch
+    and matches finite differences; the default per-example derivatives (neural-tangents' vmap_axes=0)
+    describe each example alone, which also matches finite differences of one-example batches."""
+    rng = np.random.default_rng(4)
+    params = {"w": jnp.asarray(rng.normal(size=(3, 5))), "v": jnp.asarray(rng.normal(size=(5,)))}
+
+    def apply_fn(p, x):
+        h = jnp.tanh(x @ p["w"])
+        return (h - 0.5 * jnp.mean(h, axis=0)) @ p["v"]
+
+    x1, x2 = rng.normal(size=(4, 3)), rng.normal(size=(3, 3))
+    coupled = ntkd.empirical_ntk(apply_fn, params, x1, x2, method=method, per_example=False, batch_size=2)
+    np.testing.assert_allclose(coupled, _fd_ntk(apply_fn, params, x1, x2), rtol=1e-7, atol=1e-8)
+    alone = ntkd.empirical_ntk(apply_fn, params, x1, x2, method=method, batch_size=2)
+    ref = np.array([[_fd_ntk(apply_fn, params, a[None], b[None])[0, 0] for b in x2] for a in x1])
+    np.testing.assert_allclose(alone, ref, rtol=1e-7, atol=1e-8)
+    assert np.max(np.abs(alone - coupled)) > 1e-2  # the two definitions really differ for this model
+
+
 def test_multi_output_trace_and_full():
     model = _model(out_dim=3, seed=1)
     apply_fn, params = ntkd.nnx_apply_fn(model)

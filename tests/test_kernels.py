@@ -245,3 +245,59 @@ def test_float32_default_mode_without_x64():
     x = np.random.default_rng(0).normal(size=(30, 4))
     _, k64 = mlp_kernels(x, x, 5)
     assert scaled_error(k32, k64, np.diag(k64), np.diag(k64)) <= 1e-5
+
+
+def test_kernel_matrix_writes_into_memmap_and_checks_out(tmp_path):
+    x = _x(11, 3, 15)
+    kf = ntkd.mlp_kernel_fn(2)
+    mm = np.lib.format.open_memmap(tmp_path / "k.npy", mode="w+", dtype=np.float64, shape=(11, 11))
+    got = ntkd.kernel_matrix(kf, x, get="ntk", block_size=4, out=mm)
+    assert got is mm
+    mm.flush()
+    np.testing.assert_allclose(np.load(tmp_path / "k.npy"), mlp_kernels(x, x, 2)[1], rtol=1e-12)
+    with pytest.raises(ValueError, match="`out`"):
+        ntkd.kernel_matrix(kf, x, get="ntk", out=np.empty((11, 10)))
+    with pytest.raises(ValueError, match="`out`"):
+        ntkd.kernel_matrix(kf, x, get=("nngp", "ntk"), out=[np.empty((11, 11))])
+    with pytest.raises(ValueError, match="`devices`"):
+        ntkd.kernel_matrix(kf, x, devices=len(jax.local_devices()) + 1)
+
+
+@pytest.mark.slow
+def test_kernel_matrix_on_four_host_devices_equals_one_device(tmp_path):
+    """Tiles spread over 4 forced host devices give bitwise the one-device matrices (a subprocess, since
+    the device count is fixed when JAX starts), and both match the float64 NumPy reference."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import jax, numpy as np
+        jax.config.update("jax_enable_x64", True)
+        import ntkd
+        assert len(jax.local_devices()) == 4
+        rng = np.random.default_rng(0)
+        x1, x2 = rng.normal(size=(45, 6)), rng.normal(size=(29, 6))
+        out = {{}}
+        for dt in ("float32", "float64"):
+            kf = ntkd.mlp_kernel_fn(3)
+            for nd in (1, 2, 4):
+                s = ntkd.kernel_matrix(kf, x1.astype(dt), get=("nngp", "ntk"), block_size=8, devices=nd)
+                c = ntkd.kernel_matrix(kf, x1.astype(dt), x2.astype(dt), get="ntk", block_size=8, devices=nd)
+                out[f"{{dt}}_{{nd}}_nngp"], out[f"{{dt}}_{{nd}}_ntk"], out[f"{{dt}}_{{nd}}_cross"] = s.nngp, s.ntk, c
+        np.savez({str(tmp_path / 'k.npz')!r}, x1=x1, x2=x2, **out)
+    """)
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    z = np.load(tmp_path / "k.npz")
+    nngp, ntk = mlp_kernels(z["x1"], z["x1"], 3)
+    cross = mlp_kernels(z["x1"], z["x2"], 3)[1]
+    for dt, rtol in (("float32", 2e-6), ("float64", 1e-12)):
+        for nd in (2, 4):
+            for name in ("nngp", "ntk", "cross"):
+                np.testing.assert_array_equal(z[f"{dt}_{nd}_{name}"], z[f"{dt}_1_{name}"])
+        np.testing.assert_allclose(z[f"{dt}_1_nngp"], nngp, rtol=rtol)
+        np.testing.assert_allclose(z[f"{dt}_1_ntk"], ntk, rtol=rtol)
+        np.testing.assert_allclose(z[f"{dt}_1_cross"], cross, rtol=rtol)
