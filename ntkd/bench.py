@@ -45,7 +45,7 @@ QUICK_GRID = {"n": (1000, 2000), "depth": (1, 3), "d": (2, 100), "dtype": ("floa
 
 
 #: Empirical-NTK cases: a depth-3 ReLU MLP, d = 100 inputs, float32.
-EMPIRICAL_GRID = {"n": (256, 1024), "width": (256, 1024), "depth": (3,), "d": 100}
+EMPIRICAL_GRID = {"n": (256, 1024), "width": (256, 512), "depth": (3,), "d": 100}
 #: neural-tangents' ``NtkImplementation`` values timed against ntkd's two methods.
 NT_IMPLEMENTATIONS = {1: "jacobian_contraction", 2: "ntk_vector_products", 3: "structured_derivatives"}
 
@@ -260,8 +260,9 @@ def run_empirical_bench(out, *, n: Sequence[int] = EMPIRICAL_GRID["n"],
     ``"ntvp"``, jitted, ``Θ̂(x, x)`` with the output axis traced) is timed against neural-tangents'
     ``empirical_ntk_fn`` (implementations 1, 2, 3: Jacobian contraction, NTK-vector products,
     structured derivatives) on the *same* parameters, exported to neural-tangents' ``stax`` layout.
-    Errors: max |Θ̂ - Θ̂_ref| / |Θ̂_ref| against ntkd's float64 Jacobian contraction of the same
-    parameters cast to float64, so a convention mismatch between the two libraries would show as a large
+    Errors: max |Θ̂ - Θ̂_ref| / |Θ̂_ref| against ntkd's float64 empirical NTK of the same parameters
+    cast to float64 (Jacobian contraction, or NTK-vector products when the float64 Jacobian would
+    exceed 2 GiB), so a convention mismatch between the two libraries would show as a large
     error. Medians of ``repeats`` calls after a compiling call. Rows go to ``OUT/empirical.jsonl``
     (resumable), ``OUT/empirical.json`` and ``OUT/empirical.md``.
     """
@@ -308,9 +309,12 @@ def run_empirical_bench(out, *, n: Sequence[int] = EMPIRICAL_GRID["n"],
                 x64 = _inputs(nn, d)
                 x = jnp.asarray(x64, jnp.float32)
                 p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
-                ref = np.asarray(empirical_ntk(apply_fn, p64, jnp.asarray(x64)), np.float64)
+                n_params = int(sum(a.size for a in jax.tree_util.tree_leaves(params)))
+                big = nn * n_params * 8 > 2 * 2**30  # a float64 Jacobian over 2 GiB: NTK-vector products
+                ref = np.asarray(empirical_ntk(apply_fn, p64, jnp.asarray(x64), method="ntvp" if big else "jacobian"),
+                                 np.float64)
                 row = {"key": k, "depth": L, "width": w, "d": d, "n": nn, "dtype": "float32",
-                       "n_params": int(sum(a.size for a in jax.tree_util.tree_leaves(params)))}
+                       "n_params": n_params}
                 for method in ("jacobian", "ntvp"):
                     f = jax.jit(lambda v, p, _m=method: empirical_ntk(apply_fn, p, v, method=_m))
                     res, compile_s, secs = _timed(lambda v, _f=f: _f(v, params), x, repeats)

@@ -159,7 +159,7 @@ def main(argv=None) -> int:
     bn.add_argument("--empirical", action="store_true",
                     help="time empirical NTKs of finite ReLU MLPs instead (ntkd jacobian/ntvp vs neural-tangents "
                          "empirical_ntk_fn on the same parameters); --n and --depth apply, --width sets widths")
-    bn.add_argument("--width", type=int, nargs="+", help="hidden widths for --empirical (default 256 1024)")
+    bn.add_argument("--width", type=int, nargs="+", help="hidden widths for --empirical (default 256 512)")
     bn.add_argument("--quiet", action="store_true", help="no progress lines")
     demo = sub.add_parser("demo", help="kernel + predictor demo on a synthetic 2-D task")
     demo.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder")
