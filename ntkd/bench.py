@@ -62,6 +62,45 @@ def find_nt_python(explicit: Optional[str] = None) -> Optional[str]:
     return None
 
 
+def _check_ints(pairs):
+    """``pairs`` of (name, values, minimum): every value an integer >= minimum, else a ValueError naming it."""
+    for name, vals, lo in pairs:
+        if any(int(v) != v or v < lo for v in vals):
+            raise ValueError(f"`{name}` must hold integers >= {lo}; got {list(vals)}")
+
+
+def _load_rows(path: Path) -> dict:
+    """Finished rows of a resumable ``.jsonl`` file, by key (empty when the file does not exist)."""
+    done = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                done[r["key"]] = r
+    return done
+
+
+def _resolve_nt(nt_python: Optional[str], say) -> Optional[str]:
+    """The neural-tangents python to use (None: skip its columns); refuses an explicit path that is not a file."""
+    nt_py = None if nt_python == "none" else find_nt_python(nt_python)
+    if nt_python not in (None, "none") and nt_py is None:
+        raise ValueError(f"`nt_python` {nt_python!r} is not a file; create the environment with "
+                         "`bash scripts/nt_env.sh` or pass its python")
+    if nt_py is None and nt_python != "none":
+        say("neural-tangents environment not found: its columns stay empty "
+            "(create it with `bash scripts/nt_env.sh`, or set NTKD_NT_PYTHON)")
+    return nt_py
+
+
+def _machine() -> dict:
+    import jax
+
+    from . import __version__
+
+    return {"platform": platform.platform(), "cpu_count": os.cpu_count(), "jax": jax.__version__,
+            "device": str(jax.devices()[0]), "ntkd": __version__}
+
+
 def _key(activation, depth, d, n, dtype):
     return f"{activation}|L={depth}|d={d}|n={n}|{dtype}"
 
@@ -138,38 +177,23 @@ def run_bench(out, *, n: Sequence[int] = FULL_GRID["n"], depth: Sequence[int] = 
     jax.config.update("jax_enable_x64", True)  # float64 rows and the float64 reference
     import jax.numpy as jnp
 
-    from . import __version__
     from .kernels import mlp_kernel_fn
 
     for name, vals, allowed in (("dtype", dtype, ("float32", "float64")), ("activation", activation, ("relu", "erf"))):
         bad = [v for v in vals if v not in allowed]
         if bad:
             raise ValueError(f"`{name}` must be drawn from {allowed}; got {bad}")
-    for name, vals, lo in (("n", n, 1), ("depth", depth, 0), ("d", d, 1), ("repeats", [repeats], 1)):
-        if any(int(v) != v or v < lo for v in vals):
-            raise ValueError(f"`{name}` must hold integers >= {lo}; got {list(vals)}")
+    _check_ints((("n", n, 1), ("depth", depth, 0), ("d", d, 1), ("repeats", [repeats], 1)))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows_path = out / "bench.jsonl"
-    done = {}
-    if rows_path.exists():
-        for line in rows_path.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                done[r["key"]] = r
-    nt_py = None if nt_python == "none" else find_nt_python(nt_python)
-    if nt_python not in (None, "none") and nt_py is None:
-        raise ValueError(f"`nt_python` {nt_python!r} is not a file; create the environment with "
-                         "`bash scripts/nt_env.sh` or pass its python")
+    done = _load_rows(rows_path)
     say = progress or (lambda s: None)
-    if nt_py is None and nt_python != "none":
-        say("neural-tangents environment not found: its columns stay empty "
-            "(create it with `bash scripts/nt_env.sh`, or set NTKD_NT_PYTHON)")
+    nt_py = _resolve_nt(nt_python, say)
     cases = [(a, L, dd, nn, dt) for nn in n for dd in d for a in activation for L in depth for dt in dtype]
     todo = [c for c in cases if _key(*c) not in done]
     say(f"ntkd bench: {len(cases)} cases, {len(cases) - len(todo)} already done -> {rows_path}")
-    machine = {"platform": platform.platform(), "cpu_count": os.cpu_count(), "jax": jax.__version__,
-               "device": str(jax.devices()[0]), "ntkd": __version__}
+    machine = _machine()
     nts = {}  # one neural-tangents worker per dtype (x64 is a process-wide flag)
     grams = {}
     t_start = time.perf_counter()
@@ -271,31 +295,19 @@ def run_empirical_bench(out, *, n: Sequence[int] = EMPIRICAL_GRID["n"],
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
 
-    from . import __version__
     from .empirical import empirical_ntk
     from .finite import mlp
 
-    for name, vals, lo in (("n", n, 1), ("width", width, 1), ("depth", depth, 0), ("d", [d], 1),
-                           ("repeats", [repeats], 1)):
-        if any(int(v) != v or v < lo for v in vals):
-            raise ValueError(f"`{name}` must hold integers >= {lo}; got {list(vals)}")
+    _check_ints((("n", n, 1), ("width", width, 1), ("depth", depth, 0), ("d", [d], 1), ("repeats", [repeats], 1)))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows_path = out / "empirical.jsonl"
-    done = {}
-    if rows_path.exists():
-        for line in rows_path.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                done[r["key"]] = r
-    nt_py = None if nt_python == "none" else find_nt_python(nt_python)
+    done = _load_rows(rows_path)
     say = progress or (lambda s: None)
-    if nt_py is None and nt_python != "none":
-        say("neural-tangents environment not found: its columns stay empty (bash scripts/nt_env.sh)")
+    nt_py = _resolve_nt(nt_python, say)
     cases = [(L, w, nn) for L in depth for w in width for nn in n]
     key = lambda L, w, nn: f"empirical|relu|L={L}|width={w}|d={d}|n={nn}|float32"  # noqa: E731
-    machine = {"platform": platform.platform(), "cpu_count": os.cpu_count(), "jax": jax.__version__,
-               "device": str(jax.devices()[0]), "ntkd": __version__}
+    machine = _machine()
     nt = None
     try:
         with tempfile.TemporaryDirectory(prefix="ntkd-bench-") as tmp:

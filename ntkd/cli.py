@@ -225,8 +225,6 @@ def _dispatch(args, parser) -> int:
         if args.empirical:
             from .bench import EMPIRICAL_GRID, empirical_table, run_empirical_bench
 
-            if args.width is not None and not args.width:
-                raise SystemExit("--width needs at least one value")
             rows = run_empirical_bench(args.out, n=args.n or ((128,) if args.quick else EMPIRICAL_GRID["n"]),
                                        width=args.width or ((128,) if args.quick else EMPIRICAL_GRID["width"]),
                                        depth=args.depth or EMPIRICAL_GRID["depth"], repeats=args.repeats,

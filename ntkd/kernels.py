@@ -214,9 +214,9 @@ def _theta_minus_sin(theta, sin):
     return jnp.where(theta < 0.5, series, theta - sin)
 
 
-def _one_minus_cos_inputs(x1, x2, q1, q2, diag, gram=None):
-    """δ = 1 - cos(x1_i, x2_j), accurate also when the two inputs nearly coincide (``gram``: x1 x2^T
-    when the caller has it)."""
+def _one_minus_cos_inputs(x1, x2, q1, q2, diag, gram):
+    """δ = 1 - cos(x1_i, x2_j), accurate also when the two inputs nearly coincide (``gram`` = x1 x2^T,
+    used for inputs wider than :data:`EXACT_DISTANCE_MAX_DIM`)."""
     d = x1.shape[1]
     n1 = jnp.sqrt(q1 * d)
     n2 = jnp.sqrt(q2 * d)
@@ -227,8 +227,6 @@ def _one_minus_cos_inputs(x1, x2, q1, q2, diag, gram=None):
             sq = sq + diff * diff
         delta = (sq - (n1 - n2) ** 2) / (2 * n1 * n2)
     else:
-        if gram is None:
-            gram = jnp.matmul(x1, x2.T, precision=jax.lax.Precision.HIGHEST)
         delta = 1 - gram / (n1 * n2)
     delta = jnp.where(n1 * n2 > 0, delta, 1)
     delta = jnp.clip(delta, 0, 2)
@@ -551,16 +549,16 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
     kinds = ([t for t in tiles if t[0] == t[1]], [t for t in tiles if t[0] != t[1]]) if symmetric else ([], tiles)
     groups = [(k == 0, g[s:s + n_dev]) for k, g in enumerate(kinds) for s in range(0, len(g), n_dev)]
 
-    def stack(rows, start, size, n):
+    def stack(rows, start, size):
         xs = [_pad_rows(rows[s:s + size], size) for s in start]
         xs += [xs[-1]] * (n_dev - len(xs))  # pad the last group with repeats
         return jax.device_put(jnp.stack(xs), spread)
 
     def launch(is_diag, group):
-        xa = stack(x1, [i for i, _ in group], b1, n1)
+        xa = stack(x1, [i for i, _ in group], b1)
         if is_diag:
             return diag(xa)
-        return cross(xa, stack(x2, [j for _, j in group], b2, n2))
+        return cross(xa, stack(x2, [j for _, j in group], b2))
 
     def store(group, blocks):
         for o, blk in zip(out, blocks):
@@ -574,19 +572,15 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
 
     done = 0
     pending = None
-    for is_diag, group in groups:
-        launched = (group, launch(is_diag, group))  # dispatch is asynchronous: it overlaps the copy below
+    for item in groups + [None]:  # None: no further launch, only the last copy
+        # dispatch is asynchronous: this launch overlaps the host copy of the previous group below
+        launched = None if item is None else (item[1], launch(*item))
         if pending is not None:
             store(*pending)
             done += len(pending[0])
             if progress is not None:
                 progress(done, len(tiles))
         pending = launched
-    if pending is not None:
-        store(*pending)
-        done += len(pending[0])
-        if progress is not None:
-            progress(done, len(tiles))
     if single:
         return out[0]
     return _pack(tuple(names), dict(zip(names, out)))

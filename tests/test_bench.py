@@ -78,3 +78,5 @@ def test_empirical_bench_rows_resume_and_table(tmp_path):
     assert len(table) == 2 + 2 and table[0].count("|") == table[1].count("|") == table[2].count("|")
     with pytest.raises(ValueError, match="width"):
         bench.run_empirical_bench(tmp_path, width=[0], progress=None)
+    with pytest.raises(ValueError, match="nt_python"):
+        bench.run_empirical_bench(tmp_path, n=[9], width=[16], nt_python="/no/such/python", progress=None)
