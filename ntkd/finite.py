@@ -500,9 +500,11 @@ def network_teacher(apply_fn: Callable, params, *, reduction: float = 1.0) -> Ca
 # --------------------------------------------------------------------------------------------------------
 
 def loglog_slope(x, y) -> float:
-    """Least-squares slope of log y against log x."""
-    lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
-    return float(np.polyfit(lx, ly, 1)[0])
+    """Least-squares slope of log y against log x (the reproductions' fit, ``ntkd.reproduce._slope``:
+    pairs with x <= 0 or y <= 0 are left out, NaN with fewer than two pairs left)."""
+    from .reproduce import _slope
+
+    return _slope(x, y)
 
 
 def ntk_convergence(x, widths: Sequence[int], *, depth: int, seeds: Sequence[int] = (0, 1, 2),
