@@ -204,11 +204,13 @@ EXACT_DISTANCE_MAX_DIM = 64
 
 
 def _theta_minus_sin(theta, sin):
-    """θ - sin θ without cancellation: Taylor series below 0.5, direct (with the given sin θ) above."""
+    """θ - sin θ without cancellation: Taylor series below 0.5 (five terms in float32, seven in float64,
+    both below half an ulp there), direct (with the given sin θ) above."""
     t2 = theta * theta
     c = (1 / 6, 1 / 120, 1 / 5040, 1 / 362880, 1 / 39916800, 1 / 6227020800, 1 / 1307674368000)  # 1/(2k+1)!
-    series = c[6]
-    for coef in c[5::-1]:
+    c = c[:5] if theta.dtype == jnp.float32 else c
+    series = c[-1]
+    for coef in c[-2::-1]:
         series = coef - t2 * series
     series = theta * t2 * series
     return jnp.where(theta < 0.5, series, theta - sin)
@@ -235,137 +237,216 @@ def _one_minus_cos_inputs(x1, x2, q1, q2, diag, gram):
     return delta
 
 
-def _dense_delta(delta_in, a1, a2, b2):
-    """1 - correlation after a Dense layer ``Σ' = W²Σ + b²`` given δ_in, A = W² q (both points).
+def _dense_vectors(a, b2):
+    """Per-point factors of a Dense layer whose input variance times W_std² is ``a`` (a vector):
+    (√A, √Q, √(A/Q)) with Q = A + b² the output variance."""
+    u, p = jnp.sqrt(a), jnp.sqrt(a + b2)
+    return u, p, u / jnp.where(p > 0, p, 1)
 
-    sqrt(Q Q') - Σ' = b² (√A - √A')² / (√(QQ') + √(AA') + b²) + √(AA') δ_in, with Q = A + b²:
-    a sum of non-negative terms, so no cancellation when the two points nearly coincide.
+
+def _dense_delta(delta_in, v1, v2, b2):
+    """1 - correlation after a Dense layer ``Σ' = W²Σ + b²``, from δ_in and the per-point factors
+    ``v = (√A, √Q, √(A/Q))`` of :func:`_dense_vectors` (shapes (n1, 1) and (1, n2)):
+
+    δ' = 1 - Σ'/√(QQ') = b² (√A - √A')² / (√(QQ') (√(QQ') + √(AA') + b²)) + √(AA'/(QQ')) δ_in,
+
+    a sum of non-negative terms, so no cancellation when the two points nearly coincide. Only the
+    first term needs a division per entry; the rest are products of per-point vectors.
     """
-    ra1, ra2 = jnp.sqrt(a1), jnp.sqrt(a2)
-    rq = jnp.sqrt((a1 + b2) * (a2 + b2))
-    raa = ra1 * ra2
-    gap = b2 * (ra1 - ra2) ** 2 / (rq + raa + b2) + raa * delta_in
-    return jnp.where(rq > 0, gap / jnp.where(rq > 0, rq, 1), 1)
+    (u1, p1, r1), (u2, p2, r2) = v1, v2
+    out = (r1 * r2) * delta_in
+    if b2 > 0:
+        pp = p1 * p2
+        du = u1 - u2
+        gap = (b2 * du * du) / (pp * (pp + u1 * u2 + b2))
+        out = jnp.where(pp > 0, gap, 0) + out
+    return out
+
+
+def _relu_recursion(x1, x2, q1, q2, diag, gram, sigma, ntk, *, depth, act, W_std, b_std, parameterization, width,
+                    want_ntk):
+    """Hidden layers of the ReLU family ``a·min(u,0) + b·max(u,0)`` on the angle representation.
+
+    Each entry carries δ = 1 - cos θ of its two pre-activations (cancellation-free: ``_dense_delta``
+    after each Dense layer, and 1 - E[φφ]/S = (amb2((π-θ)δ + θ - sin θ)/(2π) + ab δ)/S after the
+    activation, S = (a²+b²)/2), so that θ = 2 asin(√(δ/2)) stays accurate in float32 for near-duplicate
+    inputs, where θ ≈ √(2δ) would otherwise amplify the rounding of cos θ (neural-tangents loses up to
+    ~1e-4 there and on the diagonal). θ and π - θ come from :func:`_angle_from_delta` (polynomial
+    arcsin, no transcendental calls) and sin θ from √(δ(2-δ)). The per-point variances are vectors,
+    so per entry a layer costs one δ update, Σ = √(QQ')(1 - δ) and the NTK step; everything is one
+    elementwise chain, which XLA fuses into a single pass over the entries.
+    """
+    w2 = W_std**2
+    b2 = 0.0 if b_std is None else b_std**2
+    a, b = act.params
+    amb2, ab = (a - b) ** 2, a * b
+    big_s = (a * a + b * b) / 2
+    inv2pi = 1 / (2 * math.pi)
+    # pre-activation variances (vectors), and the first Dense layer on δ
+    Q1, Q2 = w2 * q1 + b2, w2 * q2 + b2
+    delta = _one_minus_cos_inputs(x1, x2, q1, q2, diag, gram)
+    delta = _dense_delta(delta, _dense_vectors(w2 * q1, b2), _dense_vectors(w2 * q2, b2), b2)
+    for layer in range(depth):
+        last = layer == depth - 1
+        delta = jnp.clip(delta, 0, 2)
+        theta, pim = _angle_from_delta(delta)
+        sin = jnp.sqrt(delta * (2 - delta))
+        a1, a2 = w2 * big_s * Q1, w2 * big_s * Q2
+        v1, v2 = _dense_vectors(a1, b2), _dense_vectors(a2, b2)
+        sig_act = None
+        if last or parameterization == "standard":  # Σ_act = √(QQ') E[φφ]/√(QQ') directly
+            cos = 1 - delta
+            e = amb2 * (sin + pim * cos) * inv2pi
+            if ab:
+                e = e + ab * cos
+            sig_act = (jnp.sqrt(Q1) * jnp.sqrt(Q2)) * e
+            sigma = w2 * sig_act + b2
+        if not last:
+            if big_s > 0:
+                dact = (amb2 * inv2pi / big_s) * (pim * delta + _theta_minus_sin(theta, sin))
+                if ab:
+                    dact = dact + (ab / big_s) * delta
+            else:  # φ = 0: the next layer sees the bias alone (correlation 1, or all zero)
+                dact = jnp.zeros_like(delta)
+            delta = _dense_delta(dact, v1, v2, b2)
+            if parameterization == "ntk":
+                sigma = (v1[1] * v2[1]) * (1 - delta)
+        if want_ntk:
+            dot = (amb2 * inv2pi) * pim
+            if ab:
+                dot = dot + ab
+            if parameterization == "ntk":
+                ntk = sigma + w2 * (ntk * dot)
+            else:  # standard: fan_in * Σ_act (+1 for the bias) + W_std² Θ_act
+                ntk = width * sig_act + (1.0 if b_std is not None else 0.0) + w2 * (ntk * dot)
+        Q1, Q2 = a1 + b2, a2 + b2
+    return sigma, ntk
 
 
 def _mlp_kernel(x1, x2, q1, q2, diag, *, depth, act, W_std, b_std, parameterization, width, want_ntk):
     """Core recursion on x1 ``(n1, d)`` against x2 ``(n2, d)`` with their input variances ``q1 (n1, 1)``,
     ``q2 (1, n2)`` (``|x|²/d``) and ``diag``: None, or the ``(n1, n2)`` mask of pairs that are the same
     input point, which then get correlation exactly 1 (the exact diagonal of a symmetric kernel).
-
-    For the ReLU family the angle between the two pre-activations is carried as δ = 1 - cos θ, updated
-    by cancellation-free formulas (``_dense_delta``; 1/2 - J(θ) = ((π-θ)δ + θ - sin θ)/(2π)), so that
-    θ = 2 asin(sqrt(δ/2)) stays accurate in float32 for near-duplicate inputs, where θ ≈ sqrt(2δ) would
-    otherwise amplify the rounding of cos θ (neural-tangents loses up to ~1e-4 there and on the diagonal).
-    θ comes from :func:`_angle_from_delta` (polynomial arcsin, no transcendental calls) and sin θ from
-    √(δ(2-δ)).
-    """
+    Returns (nngp, ntk or None), the NTK only with ``want_ntk``."""
     dtype = x1.dtype
     d = x1.shape[1]
     w2 = W_std**2
     b2 = 0.0 if b_std is None else b_std**2
     has_bias = b_std is not None
-    relu_family = act.name == "ab_relu"
 
-    # Input layer statistics: nngp_in = x1 x2^T / d.
+    # Input layer statistics: nngp_in = x1 x2^T / d, then the first Dense layer.
     gram = jnp.matmul(x1, x2.T, precision=jax.lax.Precision.HIGHEST)
     nngp_in = gram / d
     if diag is not None:
         nngp_in = _set_diag(nngp_in, q1[:, 0], diag)
-    delta = _one_minus_cos_inputs(x1, x2, q1, q2, diag, gram) if relu_family else None
-
-    def dense(sig_in, ntk_in, q1_in, q2_in, fan_in):
-        sig = w2 * sig_in + b2
-        ntk = None
-        if want_ntk:
-            if parameterization == "ntk":
-                ntk = sig if ntk_in is None else sig + w2 * ntk_in
-            else:  # standard: fan_in * nngp_in (+1 for the bias) + W_std^2 ntk_in
-                ntk = fan_in * sig_in + (1.0 if has_bias else 0.0)
-                if ntk_in is not None:
-                    ntk = ntk + w2 * ntk_in
-        return sig, ntk, w2 * q1_in + b2, w2 * q2_in + b2
-
-    def relu_act(sigma, delta, q1, q2):
-        a, b = act.params
-        s = jnp.sqrt(q1 * q2)
-        delta = jnp.clip(delta, 0, 2)
-        theta, pi_minus = _angle_from_delta(delta)
-        cos = 1 - delta
-        sin = jnp.sqrt(delta * (2 - delta))
-        j = (sin + pi_minus * cos) * (1 / (2 * jnp.pi))  # E[relu relu] / s
-        half_minus_j = (pi_minus * delta + _theta_minus_sin(theta, sin)) * (1 / (2 * jnp.pi))
-        amb2, ab = (a - b) ** 2, a * b
-        big_s = (a * a + b * b) / 2
-        nngp = s * (amb2 * j + ab * cos)
-        delta_act = (amb2 * half_minus_j + ab * delta) / big_s if big_s > 0 else jnp.ones_like(delta)
-        dot = amb2 * pi_minus * (1 / (2 * jnp.pi)) + ab if want_ntk else None
-        return nngp, dot, big_s * q1, big_s * q2, delta_act
-
-    sigma, ntk, q1n, q2n = dense(nngp_in, None, q1, q2, d)
-    if relu_family:
-        delta = _dense_delta(delta, w2 * q1, w2 * q2, b2)
-    q1, q2 = q1n, q2n
-    act_fn = _ACT_FNS.get(act.name)
-    for _ in range(depth):
-        if relu_family:
-            sig_act, dot, q1a, q2a, delta = relu_act(sigma, delta, q1, q2)
-            delta = _dense_delta(delta, w2 * q1a, w2 * q2a, b2)
-        else:
+    sigma = w2 * nngp_in + b2
+    if parameterization == "standard":
+        ntk = d * nngp_in + (1.0 if has_bias else 0.0)
+    else:
+        ntk = sigma
+    if act.name == "ab_relu" and depth > 0:
+        kw = dict(depth=depth, act=act, W_std=W_std, b_std=b_std, parameterization=parameterization,
+                  width=width, want_ntk=want_ntk)
+        sigma, ntk = _relu_recursion(x1, x2, q1, q2, diag, gram, sigma, ntk, **kw)
+    else:
+        q1, q2 = w2 * q1 + b2, w2 * q2 + b2
+        act_fn = _ACT_FNS.get(act.name)
+        for _ in range(depth):
             sig_act, dot, q1a, q2a = act_fn(act.params, sigma, q1, q2, diag, want_ntk)
-        ntk_act = ntk * dot if want_ntk else None
-        sigma, ntk, q1, q2 = dense(sig_act, ntk_act, q1a, q2a, width)
+            sigma = w2 * sig_act + b2
+            if want_ntk:
+                if parameterization == "ntk":
+                    ntk = sigma + w2 * (ntk * dot)
+                else:
+                    ntk = width * sig_act + (1.0 if has_bias else 0.0) + w2 * (ntk * dot)
+            q1, q2 = w2 * q1a + b2, w2 * q2a + b2
     return sigma.astype(dtype), (ntk.astype(dtype) if want_ntk else None)
 
 
-#: Entries per row block of the recursion on CPU: the elementwise recursion runs block by block
-#: (``lax.map``), so its temporaries stay small and are reused instead of faulting in fresh n1 x n2
-#: buffers for every intermediate (1.45x faster for a 4000 x 4000 depth-3 ReLU kernel; see
-#: benchmarks/README.md). On accelerators the whole matrix is one block up to this many entries.
-BLOCK_ENTRIES = {"cpu": 2**18, "other": 2**26}
-#: Activations whose recursion runs in row blocks. Measured on CPU (n = 4000, d = 100, depth 5): blocks
-#: of 2^18 entries take ReLU from 0.73 to 0.36 s (float32) and 1.70 to 0.83 s (float64), but make erf
-#: slower (0.44 -> 0.57 s, 1.68 -> 2.53 s), so erf and identity run as one block.
-BLOCKED_ACTIVATIONS = ("ab_relu",)
+class _Cfg(NamedTuple):
+    """Static configuration of one analytic kernel evaluation (hashable: a jit static argument)."""
+
+    depth: int
+    act: _Act
+    W_std: float
+    b_std: Optional[float]
+    parameterization: str
+    width: Optional[int]
+    names: tuple  # the outputs wanted, in order: ("nngp",), ("ntk",), ("nngp", "ntk") or ("ntk", "nngp")
 
 
-def _mlp_kernel_rows(x1, x2, **kw):
-    """The kernel of x1 against x2 (``x2=None``: x1 against itself with the exact diagonal), computed
-    in blocks of rows of x1 (:data:`BLOCK_ENTRIES`, for :data:`BLOCKED_ACTIVATIONS`).
+def _block(x1, x2, start, *, rows, symmetric, cfg: _Cfg):
+    """Rows ``start .. start + rows`` of ``x1`` against the points ``x2`` (``symmetric``: ``x2`` is x1
+    itself, and those pairs get the exact diagonal), packed into ONE array: the wanted output itself,
+    or for two outputs ``complex(first, second)`` in ``cfg.names`` order (see :func:`_unpack`).
 
-    Computing only the upper-triangle tiles of a symmetric kernel (40 % fewer entries at n = 4000) was
-    tried and measured: no faster on CPU in float32 or float64 (benchmarks/README.md), so it is not done.
+    Packing is what makes XLA on CPU compute the recursion in a single fused pass: a program with two
+    outputs that share one elementwise chain is split into several passes that recompute parts of it
+    and write n1 x n2 intermediates (measured 1.4x slower at depth 5, 1.6x at depth 10 for ReLU;
+    benchmarks/README.md). The complex array is split by a separate program (:func:`_evaluate`).
     """
-    symmetric = x2 is None
-    x2 = x1 if symmetric else x2
-    n1, d = x1.shape
-    n2 = x2.shape[0]
-    q1 = jnp.sum(x1 * x1, axis=1) / d
-    q2 = q1 if symmetric else jnp.sum(x2 * x2, axis=1) / d
-    per = BLOCK_ENTRIES["cpu" if jax.default_backend() == "cpu" else "other"]
-    rows = max(1, min(n1, per // max(n2, 1))) if kw["act"].name in BLOCKED_ACTIVATIONS else n1
+    d = x1.shape[1]
+    xr = x1 if rows == x1.shape[0] else jax.lax.dynamic_slice_in_dim(x1, start, rows)
+    qr = jnp.sum(xr * xr, axis=1) / d
+    q2 = jnp.sum(x2 * x2, axis=1) / d
+    diag = None
+    if symmetric:
+        diag = (start + jnp.arange(rows))[:, None] == jnp.arange(x2.shape[0])[None, :]
+    nngp, ntk = _mlp_kernel(xr, x2, qr[:, None], q2[None, :], diag, depth=cfg.depth, act=cfg.act,
+                            W_std=cfg.W_std, b_std=cfg.b_std, parameterization=cfg.parameterization,
+                            width=cfg.width, want_ntk="ntk" in cfg.names)
+    vals = {"nngp": nngp, "ntk": ntk}
+    if len(cfg.names) == 1:
+        return vals[cfg.names[0]]
+    return jax.lax.complex(vals[cfg.names[0]], vals[cfg.names[1]])
 
-    def block(args):
-        xr, qr, start = args  # rows start .. start + len(xr) of x1
-        diag = ((start + jnp.arange(xr.shape[0]))[:, None] == jnp.arange(n2)[None, :]) if symmetric else None
-        return _mlp_kernel(xr, x2, qr[:, None], q2[None, :], diag, **kw)
 
-    if rows >= n1:
-        return block((x1, q1, 0))
-    nb = -(-n1 // rows)
-    xb = _pad_rows(x1, nb * rows).reshape(nb, rows, d)
-    qb = _pad_rows(q1, nb * rows).reshape(nb, rows)
-    starts = jnp.arange(nb) * rows
-    nngp, ntk = jax.lax.map(block, (xb, qb, starts))
-    cut = lambda k: None if k is None else k.reshape(nb * rows, n2)[:n1]  # noqa: E731
-    return cut(nngp), cut(ntk)
+def _unpack(z, names):
+    """Inverse of the packing of :func:`_block`: a dict name -> array."""
+    if len(names) == 1:
+        return {names[0]: z}
+    return {names[0]: jnp.real(z), names[1]: jnp.imag(z)}
 
+
+def _assemble(zs, n1, names):
+    return _unpack((zs[0] if len(zs) == 1 else jnp.concatenate(zs, axis=0))[:n1], names)
+
+
+#: Entries per row block of an eagerly evaluated kernel, by backend. On CPU the rows go through the
+#: jitted block program a few at a time, so that its Gram block, packed output and temporaries stay
+#: small enough for the allocator to reuse instead of faulting in fresh pages (n = 4000, depth 3 ReLU:
+#: 0.15 s in blocks of 2^21 entries, 0.24 s in blocks of 2^20, where the assembly below slows down);
+#: on accelerators one block up to this many entries. benchmarks/README.md has the measurements.
+BLOCK_ENTRIES = {"cpu": 2**21, "other": 2**26}
+#: At most this many row blocks: XLA's CPU code for the concatenating (and unpacking) program slows
+#: down 2.5x beyond 8 operands, so larger kernels get larger blocks.
+MAX_BLOCKS = 8
 
 # One compiled program per (configuration, shapes, dtype): called outside ``jax.jit`` the recursion would
-# otherwise dispatch op by op (about 15x slower for a 4096 x 2048 depth-5 kernel on CPU); inside an outer
-# jit or vmap this nested jit is inlined.
-_mlp_kernel_jit = jax.jit(_mlp_kernel_rows, static_argnames=("depth", "act", "W_std", "b_std",
-                                                             "parameterization", "width", "want_ntk"))
+# otherwise dispatch op by op; inside an outer jit or vmap these nested jits are inlined.
+_block_jit = jax.jit(_block, static_argnames=("rows", "symmetric", "cfg"))
+_assemble_jit = jax.jit(_assemble, static_argnames=("n1", "names"))
+
+
+def _evaluate(x1, x2, cfg: _Cfg):
+    """The kernel of x1 against x2 (``x2=None``: x1 against itself with the exact diagonal) as a dict
+    name -> array for ``cfg.names``. Eagerly, rows go in blocks of :data:`BLOCK_ENTRIES` through
+    :func:`_block` and one more program concatenates and unpacks them; under a trace (an outer jit or
+    vmap) the whole matrix is one block, and XLA fuses as it sees fit."""
+    symmetric = x2 is None
+    xc = x1 if symmetric else x2
+    n1, n2 = x1.shape[0], xc.shape[0]
+    if isinstance(x1, jax.core.Tracer) or isinstance(xc, jax.core.Tracer):
+        return _unpack(_block(x1, xc, 0, rows=n1, symmetric=symmetric, cfg=cfg), cfg.names)
+    per = BLOCK_ENTRIES["cpu" if jax.default_backend() == "cpu" else "other"]
+    nb = min(MAX_BLOCKS, max(1, -(-n1 * n2 // per)))
+    rows = -(-n1 // nb)
+    nb = -(-n1 // rows)
+    xp = _pad_rows(x1, nb * rows)
+    zs = [_block_jit(xp, xc, i * rows, rows=rows, symmetric=symmetric, cfg=cfg) for i in range(nb)]
+    if nb == 1 and len(cfg.names) == 1 and rows == n1:
+        return {cfg.names[0]: zs[0]}
+    return _assemble_jit(zs, n1, cfg.names)
 
 
 def mlp_kernel_fn(
@@ -417,6 +498,7 @@ def mlp_kernel_fn(
                 "fan-in); pass e.g. width=1024."
             )
         width = check_int(width, "width", minimum=1)
+    cfg = _Cfg(depth, act, W_std, b_std, parameterization, width, ())
 
     def kernel_fn(x1, x2=None, get=None):
         get, names = _normalize_get(get)
@@ -433,12 +515,9 @@ def mlp_kernel_fn(
             x1 = x1.astype(x2.dtype)
         else:
             x2 = None
-        nngp, ntk = _mlp_kernel_jit(
-            x1, x2, depth=depth, act=act, W_std=W_std, b_std=b_std,
-            parameterization=parameterization, width=width, want_ntk="ntk" in names,
-        )
-        return _pack(get, {"nngp": nngp, "ntk": ntk})
+        return _pack(get, _evaluate(x1, x2, cfg._replace(names=names)))
 
+    kernel_fn._ntkd_cfg = cfg  # lets kernel_matrix run packed tiles (one fused pass for both kernels)
     kernel_fn.__doc__ = (
         f"Analytic kernel of a depth-{depth} {act.name}{act.params} MLP "
         f"(W_std={W_std}, b_std={b_std}, {parameterization} parameterization). "
@@ -541,8 +620,17 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
 
     mesh = Mesh(np.array(devs), ("tiles",))
     spread = NamedSharding(mesh, PartitionSpec("tiles"))
-    cross = jax.jit(jax.vmap(lambda a, b: as_tuple(kernel_fn(a, b, get))), out_shardings=spread)
-    diag = jax.jit(jax.vmap(lambda a: as_tuple(kernel_fn(a, None, get))), out_shardings=spread)
+    cfg = getattr(kernel_fn, "_ntkd_cfg", None)
+    packed = cfg is not None and len(names) == 2
+    if packed:  # ntkd's analytic kernels: both outputs as one complex tile (one fused pass), split on the host
+        cfg = cfg._replace(names=names)
+        cross = jax.jit(jax.vmap(lambda a, b: (_block(a, b, 0, rows=b1, symmetric=False, cfg=cfg),)),
+                        out_shardings=spread)
+        diag = jax.jit(jax.vmap(lambda a: (_block(a, a, 0, rows=b1, symmetric=True, cfg=cfg),)),
+                       out_shardings=spread)
+    else:
+        cross = jax.jit(jax.vmap(lambda a, b: as_tuple(kernel_fn(a, b, get))), out_shardings=spread)
+        diag = jax.jit(jax.vmap(lambda a: as_tuple(kernel_fn(a, None, get))), out_shardings=spread)
     starts1, starts2 = range(0, n1, b1), range(0, n2, b2)
     tiles = [(i, j) for i in starts1 for j in starts2 if not (symmetric and j < i)]
     # Diagonal tiles and cross tiles are separate programs; group each kind by device count.
@@ -561,6 +649,9 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
         return cross(xa, stack(x2, [j for _, j in group], b2))
 
     def store(group, blocks):
+        if packed:
+            z = np.asarray(blocks[0])
+            blocks = (z.real, z.imag)  # views, no copy
         for o, blk in zip(out, blocks):
             blk = np.asarray(blk)
             for k, (i, j) in enumerate(group):

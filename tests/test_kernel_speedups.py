@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import ntkd
 from ntkd import kernels as K
 
 ULPS = {np.float32: 4, np.float64: 4}
@@ -61,29 +62,30 @@ def test_angle_from_delta_has_relative_accuracy_at_both_ends(dt):
 @pytest.mark.parametrize("activation", ["relu", "erf"])
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
 def test_row_blocks_equal_one_block(activation, dt, monkeypatch):
+    """Eager kernels go through row blocks (``BLOCK_ENTRIES``) and one concatenating program; the result
+    must not depend on the block size, keep the exact diagonal in every block, and agree with the
+    traced path (inside ``jax.jit``/``jax.vmap`` the matrix is one block)."""
     rng = np.random.default_rng(1)
     x = rng.normal(size=(37, 5)).astype(dt)
     x[7] = x[3] * (1 + 1e-6)  # a near-duplicate pair
     x2 = rng.normal(size=(23, 5)).astype(dt)
-    kw = dict(depth=3, act=K._parse_activation(activation), W_std=1.3, b_std=0.4, parameterization="ntk",
-              width=None, want_ntk=True)
+    kf = ntkd.mlp_kernel_fn(3, activation=activation, W_std=1.3, b_std=0.4)
 
-    def run(a, b):
-        return [np.asarray(k) for k in jax.jit(lambda u, v: K._mlp_kernel_rows(u, v, **kw))(a, b)]
+    def run(*args):
+        return [np.asarray(k) for k in kf(*args)]
 
-    def run_sym(a):
-        return [np.asarray(k) for k in jax.jit(lambda u: K._mlp_kernel_rows(u, None, **kw))(a)]
-
-    monkeypatch.setattr(K, "BLOCKED_ACTIVATIONS", ("ab_relu", "erf"))  # exercise the mechanism for both
     monkeypatch.setitem(K.BLOCK_ENTRIES, "cpu", 10**9)
     monkeypatch.setitem(K.BLOCK_ENTRIES, "other", 10**9)
-    whole_sym, whole_cross = run_sym(x), run(x, x2)
-    alone = [np.asarray(k)[:, 0, 0] for k in jax.jit(jax.vmap(lambda u: K._mlp_kernel_rows(u[None], None, **kw)))(x)]
+    whole_sym, whole_cross = run(x), run(x, x2)
+    traced_sym = [np.asarray(k) for k in jax.jit(lambda u: kf(u))(x)]
+    alone = [np.asarray(k)[:, 0, 0] for k in jax.jit(jax.vmap(lambda u: kf(u[None])))(x)]
     rtol = 1e-6 if dt == np.float32 else 1e-13
+    for got, ref in zip(traced_sym, whole_sym):
+        np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol * np.max(np.abs(ref)))
     for per in (37 * 5, 37 * 8, 37 * 36, 23 * 4):  # 5, 8, 36 rows of 37; 4 rows of 23 (ragged last block)
         monkeypatch.setitem(K.BLOCK_ENTRIES, "cpu", per)
         monkeypatch.setitem(K.BLOCK_ENTRIES, "other", per)
-        for k, (got, ref) in enumerate(zip(run_sym(x), whole_sym)):
+        for k, (got, ref) in enumerate(zip(run(x), whole_sym)):
             assert got.shape == ref.shape == (37, 37)
             scale = rtol * np.max(np.abs(ref))  # erf kernels without bias pass through 0
             np.testing.assert_allclose(got, ref, rtol=rtol, atol=scale)
@@ -93,3 +95,6 @@ def test_row_blocks_equal_one_block(activation, dt, monkeypatch):
         for got, ref in zip(run(x, x2), whole_cross):
             assert got.shape == ref.shape == (37, 23)
             np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol * np.max(np.abs(ref)))
+        for g in ("nngp", "ntk"):  # one output alone: no packing, same blocks
+            np.testing.assert_allclose(np.asarray(kf(x, None, g)), whole_sym[g == "ntk"], rtol=rtol,
+                                       atol=rtol * np.max(np.abs(whole_sym[g == "ntk"])))
