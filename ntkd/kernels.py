@@ -240,27 +240,26 @@ def _one_minus_cos_inputs(x1, x2, q1, q2, diag, gram):
 
 def _dense_vectors(a, b2):
     """Per-point factors of a Dense layer whose input variance times W_std² is ``a`` (a vector):
-    (√A, √Q, √(A/Q)) with Q = A + b² the output variance."""
+    (√A, √Q, √(A/Q), b/√Q) with Q = A + b² the output variance (0 where Q = 0)."""
     u, p = jnp.sqrt(a), jnp.sqrt(a + b2)
-    return u, p, u / jnp.where(p > 0, p, 1)
+    inv_p = jnp.where(p > 0, 1 / jnp.where(p > 0, p, 1), 0)
+    return u, p, u * inv_p, math.sqrt(b2) * inv_p
 
 
 def _dense_delta(delta_in, v1, v2, b2):
     """1 - correlation after a Dense layer ``Σ' = W²Σ + b²``, from δ_in and the per-point factors
-    ``v = (√A, √Q, √(A/Q))`` of :func:`_dense_vectors` (shapes (n1, 1) and (1, n2)):
+    ``v = (√A, √Q, √(A/Q), b/√Q)`` of :func:`_dense_vectors` (shapes (n1, 1) and (1, n2)):
 
     δ' = 1 - Σ'/√(QQ') = b² (√A - √A')² / (√(QQ') (√(QQ') + √(AA') + b²)) + √(AA'/(QQ')) δ_in,
 
     a sum of non-negative terms, so no cancellation when the two points nearly coincide. Only the
     first term needs a division per entry; the rest are products of per-point vectors.
     """
-    (u1, p1, r1), (u2, p2, r2) = v1, v2
+    (u1, p1, r1, c1), (u2, p2, r2, c2) = v1, v2
     out = (r1 * r2) * delta_in
-    if b2 > 0:
-        pp = p1 * p2
+    if b2 > 0:  # the denominator √(QQ') + √(AA') + b² >= b² > 0; b/√Q is 0 where Q = 0
         du = u1 - u2
-        gap = (b2 * du * du) / (pp * (pp + u1 * u2 + b2))
-        out = jnp.where(pp > 0, gap, 0) + out
+        out = (du * du) * (c1 * c2) / (p1 * p2 + u1 * u2 + b2) + out
     return out
 
 
