@@ -437,12 +437,12 @@ def _assemble(zs, n1, names):
     return _unpack((zs[0] if len(zs) == 1 else jnp.concatenate(zs, axis=0))[:n1], names)
 
 
-#: Entries per row block of an eagerly evaluated kernel, by backend. On CPU the rows go through the
-#: jitted block program a few at a time, so that its Gram block, packed output and temporaries stay
-#: small enough for the allocator to reuse instead of faulting in fresh pages (n = 4000, depth 3 ReLU:
-#: 0.15 s in blocks of 2^21 entries, 0.24 s in blocks of 2^20, where the assembly below slows down);
-#: on accelerators one block up to this many entries. benchmarks/README.md has the measurements.
-BLOCK_ENTRIES = {"cpu": 2**21, "other": 2**26}
+#: Entries per row block of an eagerly evaluated kernel, by backend. Up to this many entries the kernel
+#: is one program (packed pass and unpacking behind :func:`_block`'s guard); larger kernels go through
+#: it in row blocks, which bounds the temporaries (Gram block, packed block) to a few block sizes, and
+#: one more program concatenates and unpacks (n = 8000 on CPU: 0.69 s as one program, 0.82 s in four
+#: blocks, which use 0.8 GB less memory). benchmarks/README.md has the measurements.
+BLOCK_ENTRIES = {"cpu": 2**26, "other": 2**26}
 #: At most this many row blocks: XLA's CPU code for the concatenating (and unpacking) program slows
 #: down 2.5x beyond 8 operands, so larger kernels get larger blocks.
 MAX_BLOCKS = 8
@@ -451,13 +451,17 @@ MAX_BLOCKS = 8
 # otherwise dispatch op by op; inside an outer jit or vmap these nested jits are inlined.
 _block_jit = jax.jit(_block, static_argnames=("rows", "symmetric", "cfg"))
 _assemble_jit = jax.jit(_assemble, static_argnames=("n1", "names"))
+_whole_jit = jax.jit(lambda x1, x2, *, symmetric, cfg: _unpack(
+    _block(x1, x2, 0, rows=x1.shape[0], symmetric=symmetric, cfg=cfg, guard=True), cfg.names),
+    static_argnames=("symmetric", "cfg"))
 
 
 def _evaluate(x1, x2, cfg: _Cfg):
     """The kernel of x1 against x2 (``x2=None``: x1 against itself with the exact diagonal) as a dict
-    name -> array for ``cfg.names``. Eagerly, rows go in blocks of :data:`BLOCK_ENTRIES` through
-    :func:`_block` and one more program concatenates and unpacks them; under a trace (an outer jit or
-    vmap) the whole matrix is one block, and XLA fuses as it sees fit."""
+    name -> array for ``cfg.names``. Up to :data:`BLOCK_ENTRIES` entries (and always under a trace: an
+    outer jit or vmap) this is one packed pass unpacked behind :func:`_block`'s guard; larger eager
+    kernels go in row blocks of that many entries (at most :data:`MAX_BLOCKS`) through :func:`_block`,
+    and one more program concatenates and unpacks them."""
     symmetric = x2 is None
     xc = x1 if symmetric else x2
     n1, n2 = x1.shape[0], xc.shape[0]
@@ -467,10 +471,10 @@ def _evaluate(x1, x2, cfg: _Cfg):
     nb = min(MAX_BLOCKS, max(1, -(-n1 * n2 // per)))
     rows = -(-n1 // nb)
     nb = -(-n1 // rows)
+    if nb == 1:  # one program: packed pass, unpacked behind the guard
+        return _whole_jit(x1, xc, symmetric=symmetric, cfg=cfg)
     xp = _pad_rows(x1, nb * rows)
     zs = [_block_jit(xp, xc, i * rows, rows=rows, symmetric=symmetric, cfg=cfg) for i in range(nb)]
-    if nb == 1 and len(cfg.names) == 1 and rows == n1:
-        return {cfg.names[0]: zs[0]}
     return _assemble_jit(zs, n1, cfg.names)
 
 
