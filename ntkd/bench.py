@@ -101,6 +101,16 @@ def _machine() -> dict:
             "device": str(jax.devices()[0]), "ntkd": __version__}
 
 
+def _start(out, rows_name, nt_python, progress):
+    """Common start of a benchmark run: the output folder, its rows file and the rows already there
+    (a rerun resumes), the progress callable and the neural-tangents python (or None)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows_path = out / rows_name
+    say = progress or (lambda s: None)
+    return out, rows_path, _load_rows(rows_path), say, _resolve_nt(nt_python, say)
+
+
 def _key(activation, depth, d, n, dtype):
     return f"{activation}|L={depth}|d={d}|n={n}|{dtype}"
 
@@ -184,12 +194,7 @@ def run_bench(out, *, n: Sequence[int] = FULL_GRID["n"], depth: Sequence[int] = 
         if bad:
             raise ValueError(f"`{name}` must be drawn from {allowed}; got {bad}")
     _check_ints((("n", n, 1), ("depth", depth, 0), ("d", d, 1), ("repeats", [repeats], 1)))
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows_path = out / "bench.jsonl"
-    done = _load_rows(rows_path)
-    say = progress or (lambda s: None)
-    nt_py = _resolve_nt(nt_python, say)
+    out, rows_path, done, say, nt_py = _start(out, "bench.jsonl", nt_python, progress)
     cases = [(a, L, dd, nn, dt) for nn in n for dd in d for a in activation for L in depth for dt in dtype]
     todo = [c for c in cases if _key(*c) not in done]
     say(f"ntkd bench: {len(cases)} cases, {len(cases) - len(todo)} already done -> {rows_path}")
@@ -299,12 +304,7 @@ def run_empirical_bench(out, *, n: Sequence[int] = EMPIRICAL_GRID["n"],
     from .finite import mlp
 
     _check_ints((("n", n, 1), ("width", width, 1), ("depth", depth, 0), ("d", [d], 1), ("repeats", [repeats], 1)))
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows_path = out / "empirical.jsonl"
-    done = _load_rows(rows_path)
-    say = progress or (lambda s: None)
-    nt_py = _resolve_nt(nt_python, say)
+    out, rows_path, done, say, nt_py = _start(out, "empirical.jsonl", nt_python, progress)
     cases = [(L, w, nn) for L in depth for w in width for nn in n]
     key = lambda L, w, nn: f"empirical|relu|L={L}|width={w}|d={d}|n={nn}|float32"  # noqa: E731
     machine = _machine()

@@ -263,6 +263,14 @@ def _dense_delta(delta_in, v1, v2, b2):
     return out
 
 
+def _ntk_step(ntk, sigma, sig_act, dot, *, w2, parameterization, width, has_bias):
+    """Θ after a Dense layer from Θ before the activation: ``Σ' + W² Θ·E[φ'φ']`` (NTK
+    parameterization), or ``width·Σ_act (+1 for the bias) + W² Θ·E[φ'φ']`` (standard)."""
+    if parameterization == "ntk":
+        return sigma + w2 * (ntk * dot)
+    return width * sig_act + (1.0 if has_bias else 0.0) + w2 * (ntk * dot)
+
+
 def _relu_recursion(x1, x2, q1, q2, diag, gram, sigma, ntk, *, depth, act, W_std, b_std, parameterization, width,
                     want_ntk):
     """Hidden layers of the ReLU family ``a·min(u,0) + b·max(u,0)`` on the angle representation.
@@ -315,10 +323,8 @@ def _relu_recursion(x1, x2, q1, q2, diag, gram, sigma, ntk, *, depth, act, W_std
             dot = (amb2 * inv2pi) * pim
             if ab:
                 dot = dot + ab
-            if parameterization == "ntk":
-                ntk = sigma + w2 * (ntk * dot)
-            else:  # standard: fan_in * Σ_act (+1 for the bias) + W_std² Θ_act
-                ntk = width * sig_act + (1.0 if b_std is not None else 0.0) + w2 * (ntk * dot)
+            ntk = _ntk_step(ntk, sigma, sig_act, dot, w2=w2, parameterization=parameterization, width=width,
+                            has_bias=b_std is not None)
         Q1, Q2 = a1 + b2, a2 + b2
     return sigma, ntk
 
@@ -355,10 +361,8 @@ def _mlp_kernel(x1, x2, q1, q2, diag, *, depth, act, W_std, b_std, parameterizat
             sig_act, dot, q1a, q2a = act_fn(act.params, sigma, q1, q2, diag, want_ntk)
             sigma = w2 * sig_act + b2
             if want_ntk:
-                if parameterization == "ntk":
-                    ntk = sigma + w2 * (ntk * dot)
-                else:
-                    ntk = width * sig_act + (1.0 if has_bias else 0.0) + w2 * (ntk * dot)
+                ntk = _ntk_step(ntk, sigma, sig_act, dot, w2=w2, parameterization=parameterization, width=width,
+                                has_bias=has_bias)
             q1, q2 = w2 * q1a + b2, w2 * q2a + b2
     return sigma.astype(dtype), (ntk.astype(dtype) if want_ntk else None)
 
