@@ -1,0 +1,58 @@
+"""Time ntkd's jitted analytic kernels on one machine, without neural-tangents: for before/after
+comparisons of a change (run it on each checkout, one after the other) and for environment effects
+(e.g. glibc's MALLOC_MMAP_THRESHOLD_). Medians of --repeats calls after a compiling call.
+
+    python benchmarks/kernel_pair.py --depth 3 10 --activation relu erf --dtype float32 float64
+    python benchmarks/kernel_pair.py --batch 4 --n 2000 --depth 3 5 --dtype float32   # under vmap
+    python benchmarks/kernel_pair.py --get ntk --batch 4 --n 2000 --depth 3 5          # NTK alone
+
+Each case is ``jax.jit`` of ``kernel_fn(x, None, get)`` (``get`` ("nngp", "ntk") or "ntk") on
+x ~ N(0, 1)^(n × d), seed 0; with ``--batch B`` it is ``jax.jit(jax.vmap(...))`` over B such inputs.
+"""
+import argparse
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import ntkd
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=4000)
+    ap.add_argument("--d", type=int, default=100)
+    ap.add_argument("--depth", type=int, nargs="+", default=[3, 10])
+    ap.add_argument("--activation", nargs="+", default=["relu", "erf"])
+    ap.add_argument("--dtype", nargs="+", default=["float32", "float64"])
+    ap.add_argument("--get", choices=("pair", "ntk"), default="pair")
+    ap.add_argument("--batch", type=int, default=0, help="vmap over this many inputs (0: no vmap)")
+    ap.add_argument("--repeats", type=int, default=5)
+    a = ap.parse_args(argv)
+    jax.config.update("jax_enable_x64", True)
+    rng = np.random.default_rng(0)
+    shape = (a.batch, a.n, a.d) if a.batch else (a.n, a.d)
+    x64 = rng.normal(size=shape)
+    print("| activation | depth | dtype | get | batch | median (s) |\n|---|---|---|---|---|---|")
+    for dt in a.dtype:
+        x = jnp.asarray(x64, dt)
+        for act in a.activation:
+            for depth in a.depth:
+                kf = ntkd.mlp_kernel_fn(depth, activation=act)
+                get = ("nngp", "ntk") if a.get == "pair" else "ntk"
+                f = lambda v, kf=kf, get=get: kf(v, None, get)  # noqa: E731
+                f = jax.jit(jax.vmap(f) if a.batch else f)
+                jax.block_until_ready(f(x))
+                secs = []
+                for _ in range(a.repeats):
+                    t0 = time.perf_counter()
+                    jax.block_until_ready(f(x))
+                    secs.append(time.perf_counter() - t0)
+                print(f"| {act} | {depth} | {dt} | {a.get} | {a.batch or '-'} | {statistics.median(secs):.3f} |",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()
