@@ -310,3 +310,20 @@ def test_kernel_matrix_on_four_host_devices_equals_one_device(tmp_path):
         np.testing.assert_allclose(z[f"{dt}_1_nngp"], nngp, rtol=rtol)
         np.testing.assert_allclose(z[f"{dt}_1_ntk"], ntk, rtol=rtol)
         np.testing.assert_allclose(z[f"{dt}_1_cross"], cross, rtol=rtol)
+
+
+@pytest.mark.parametrize("b_std", [0.5, None])
+def test_zero_activation_leaves_the_bias(b_std, dtype):
+    """φ = 0·min(u,0) + 0·max(u,0): after the first hidden layer every entry of both kernels is the
+    bias variance b² (the activation's E[φφ] and E[φ'φ'] vanish), in closed form and against the
+    float64 reference; no NaN from the zero activation variance."""
+    x1, x2 = _x(5, 3, 21), _x(4, 3, 22)
+    kf = ntkd.mlp_kernel_fn(3, activation=("ab_relu", 0.0, 0.0), W_std=1.3, b_std=b_std)
+    ref_nngp, ref_ntk = mlp_kernels(x1, x2, 3, ("ab_relu", 0.0, 0.0), 1.3, b_std)
+    b2 = 0.0 if b_std is None else b_std**2
+    for a, b in ((x1, None), (x1, x2)):
+        k = kf(a.astype(dtype), None if b is None else b.astype(dtype))
+        np.testing.assert_allclose(k.nngp, b2, rtol=1e-6, atol=0)
+        np.testing.assert_allclose(k.ntk, b2, rtol=1e-6, atol=0)
+    np.testing.assert_allclose(ref_nngp, b2, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(ref_ntk, b2, rtol=1e-12, atol=0)
