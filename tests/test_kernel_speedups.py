@@ -57,6 +57,12 @@ def test_angle_from_delta_has_relative_accuracy_at_both_ends(dt):
     assert np.max(et) <= 4 * ulp, (np.max(et) / ulp, d[np.argmax(et)])
     assert np.max(ep) <= 4 * ulp, (np.max(ep) / ulp, d[np.argmax(ep)])
     assert theta[d == 0][0] == 0 and pim[d == 2][0] == 0
+    # the two-branch form for a correlation known to be >= 0 (exact up to δ = 3/2, which covers rounding)
+    part = d <= 1.5
+    theta2, pim2 = (np.asarray(a, np.float64) for a in
+                    jax.jit(lambda v: K._angle_from_delta(v, at_most_one=True))(jnp.asarray(d[part])))
+    assert np.max(np.abs(theta2 - ref_t[part]) / np.maximum(ref_t[part], tiny)) <= 4 * ulp
+    assert np.max(np.abs(pim2 - ref_p[part]) / np.maximum(ref_p[part], tiny)) <= 4 * ulp
 
 
 @pytest.mark.parametrize("activation", ["relu", "erf"])
