@@ -3,9 +3,11 @@
 ``ntkd bench`` starts it once as ``NT_PYTHON ntkd/_nt_worker.py`` (see scripts/nt_env.sh) and talks to
 it in JSON lines. Each request on stdin is one case:
     {"key", "activation": "relu" | "erf", "depth", "x": path to (n, d) .npy in the case's dtype,
-     "ref": {"nngp": path, "ntk": path} float64 reference kernels, "repeats"}
+     "get": "pair" | "ntk" (absent: "pair"),
+     "ref": {"nngp": path, "ntk": path} float64 reference kernels (only "ntk" for get "ntk"), "repeats"}
 It builds the network ``ntkd.mlp_kernel_fn(depth, activation=...)`` describes (depth × [Dense(W_std=1,
-b_std=1), act] and a final Dense, NTK parameterization), jits ``kernel_fn(x, None, ("nngp", "ntk"))``,
+b_std=1), act] and a final Dense, NTK parameterization), jits ``kernel_fn(x, None, ("nngp", "ntk"))``
+(``kernel_fn(x, None, "ntk")`` for get "ntk"),
 calls it once (compilation), times ``repeats`` calls and answers one line:
     {"key", "seconds": [...], "compile_s", "dtype", "err": {"nngp", "ntk"}, "jax", "neural_tangents"}
 with err the max over entries of |k - k_ref| / |k_ref| (the definition ``ntkd.bench`` uses).
@@ -40,13 +42,16 @@ from neural_tangents import stax  # noqa: E402
 _fns = {}
 
 
-def _kernel(activation, depth):
-    if (activation, depth) not in _fns:
+def _kernel(activation, depth, get):
+    if (activation, depth, get) not in _fns:
         act = {"relu": stax.Relu, "erf": stax.Erf}[activation]()
         layers = [stax.Dense(512, W_std=1.0, b_std=1.0), act] * depth + [stax.Dense(1, W_std=1.0, b_std=1.0)]
         kernel_fn = stax.serial(*layers)[2]
-        _fns[activation, depth] = jax.jit(lambda x: tuple(kernel_fn(x, None, ("nngp", "ntk"))))
-    return _fns[activation, depth]
+        if get == "pair":
+            _fns[activation, depth, get] = jax.jit(lambda x: tuple(kernel_fn(x, None, ("nngp", "ntk"))))
+        else:
+            _fns[activation, depth, get] = jax.jit(lambda x: (kernel_fn(x, None, "ntk"),))
+    return _fns[activation, depth, get]
 
 
 def _empirical(case):
@@ -62,7 +67,7 @@ def _empirical(case):
 
 def _answer(case):
     empirical = case.get("kind") == "empirical"
-    f = _empirical(case) if empirical else _kernel(case["activation"], case["depth"])
+    f = _empirical(case) if empirical else _kernel(case["activation"], case["depth"], case.get("get", "pair"))
     x = jnp.asarray(np.load(case["x"]))
     t0 = time.perf_counter()
     out = jax.block_until_ready(f(x))

@@ -4,15 +4,17 @@ neural-tangents 0.6.5.
 One *case* is (activation, depth, d, n, dtype). For each case the benchmark times
 
 * ``ntkd``: ``mlp_kernel_fn(depth, activation=...)(x, None, ("nngp", "ntk"))`` jitted, the symmetric
-  n × n kernel pair of x ~ N(0, 1)^(n × d) (W_std = b_std = 1, NTK parameterization);
+  n × n kernel pair of x ~ N(0, 1)^(n × d) (W_std = b_std = 1, NTK parameterization); with
+  ``get="ntk"``, ``(x, None, "ntk")``, the NTK alone (what the issue's target names, and what the sweep
+  engine asks for), from both libraries;
 * the floor: the bare Gram matmul ``x @ x.T`` in the same dtype, jitted (no kernel can beat it);
 * neural-tangents 0.6.5 ``stax.serial(...)[2]`` on the same inputs, jitted, in its pinned environment
   (``scripts/nt_env.sh``) as a subprocess (``ntkd/_nt_worker.py``), when that environment exists.
 
 Times are medians of ``repeats`` calls after one compiling call (compile time is reported apart).
-Throughput is kernel entries per second: n² (i, j) pairs, each carrying both the NNGP and the NTK value,
-divided by the median time. Accuracy is the max over entries of |k - k_ref| / |k_ref| for each of the
-two kernels (every entry is ≥ b_std² = 1 > 0), with k_ref ntkd's float64 kernel of the same inputs; a
+Throughput is kernel entries per second: n² (i, j) pairs, each carrying both the NNGP and the NTK value
+(the NTK alone with ``get="ntk"``), divided by the median time. Accuracy is the max over entries of
+|k - k_ref| / |k_ref| for each kernel returned (every entry is ≥ b_std² = 1 > 0), with k_ref ntkd's float64 kernel of the same inputs; a
 float64 ntkd row is its own reference, so its error column is empty and the neural-tangents float64
 error measures the agreement of two float64 implementations.
 
@@ -111,8 +113,12 @@ def _start(out, rows_name, nt_python, progress):
     return out, rows_path, _load_rows(rows_path), say, _resolve_nt(nt_python, say)
 
 
-def _key(activation, depth, d, n, dtype):
-    return f"{activation}|L={depth}|d={d}|n={n}|{dtype}"
+#: What a case returns: "pair" (NNGP and NTK) or "ntk" (the NTK alone), as a kernel_fn ``get``.
+GETS = {"pair": ("nngp", "ntk"), "ntk": "ntk"}
+
+
+def _key(activation, depth, d, n, dtype, get="pair"):
+    return f"{activation}|L={depth}|d={d}|n={n}|{dtype}" + ("" if get == "pair" else f"|{get}")
 
 
 def _inputs(n, d):
@@ -169,7 +175,7 @@ class _NT:
 
 def run_bench(out, *, n: Sequence[int] = FULL_GRID["n"], depth: Sequence[int] = FULL_GRID["depth"],
               d: Sequence[int] = FULL_GRID["d"], dtype: Sequence[str] = FULL_GRID["dtype"],
-              activation: Sequence[str] = FULL_GRID["activation"], repeats: int = 3,
+              activation: Sequence[str] = FULL_GRID["activation"], repeats: int = 3, get: str = "pair",
               nt_python: Optional[str] = None, progress: Optional[Callable[[str], None]] = print) -> list:
     """Run (or resume) the benchmark grid; returns the rows (dicts), also written under ``out``.
 
@@ -178,6 +184,8 @@ def run_bench(out, *, n: Sequence[int] = FULL_GRID["n"], depth: Sequence[int] = 
       n, depth, d, dtype, activation: the grid (every combination is one case); dtype in
         {"float32", "float64"}, activation in {"relu", "erf"}.
       repeats: timed calls per implementation and case (after one compiling call); medians reported.
+      get: "pair" (NNGP and NTK, the default) or "ntk" (the NTK alone), for both libraries; "ntk" rows
+        have keys ending in "|ntk", so both kinds can share one output folder.
       nt_python: python of the neural-tangents environment; ``None`` looks for it (:func:`find_nt_python`)
         and skips the neural-tangents columns when there is none; ``"none"`` skips them on purpose.
       progress: callable receiving one line per finished case (``None``: silent).
@@ -189,14 +197,15 @@ def run_bench(out, *, n: Sequence[int] = FULL_GRID["n"], depth: Sequence[int] = 
 
     from .kernels import mlp_kernel_fn
 
-    for name, vals, allowed in (("dtype", dtype, ("float32", "float64")), ("activation", activation, ("relu", "erf"))):
+    for name, vals, allowed in (("dtype", dtype, ("float32", "float64")), ("activation", activation, ("relu", "erf")),
+                                ("get", [get], tuple(GETS))):
         bad = [v for v in vals if v not in allowed]
         if bad:
             raise ValueError(f"`{name}` must be drawn from {allowed}; got {bad}")
     _check_ints((("n", n, 1), ("depth", depth, 0), ("d", d, 1), ("repeats", [repeats], 1)))
     out, rows_path, done, say, nt_py = _start(out, "bench.jsonl", nt_python, progress)
     cases = [(a, L, dd, nn, dt) for nn in n for dd in d for a in activation for L in depth for dt in dtype]
-    todo = [c for c in cases if _key(*c) not in done]
+    todo = [c for c in cases if _key(*c, get) not in done]
     say(f"ntkd bench: {len(cases)} cases, {len(cases) - len(todo)} already done -> {rows_path}")
     machine = _machine()
     nts = {}  # one neural-tangents worker per dtype (x64 is a process-wide flag)
@@ -215,14 +224,17 @@ def run_bench(out, *, n: Sequence[int] = FULL_GRID["n"], depth: Sequence[int] = 
                     np.save(tmp / "ref_nngp.npy", ref[0])
                     np.save(tmp / "ref_ntk.npy", ref[1])
                 x = jnp.asarray(x64, dt)
-                f = jax.jit(lambda v, _k=kfn: tuple(_k(v, None, ("nngp", "ntk"))))
+                if get == "pair":
+                    f = jax.jit(lambda v, _k=kfn: tuple(_k(v, None, ("nngp", "ntk"))))
+                else:
+                    f = jax.jit(lambda v, _k=kfn: (_k(v, None, "ntk"),))
                 res, compile_s, secs = _timed(f, x, repeats)
-                row = {"key": _key(a, L, dd, nn, dt), "activation": a, "depth": L, "d": dd, "n": nn, "dtype": dt,
-                       "ntkd_s": statistics.median(secs), "ntkd_compile_s": compile_s, "ntkd_all_s": secs}
+                row = {"key": _key(a, L, dd, nn, dt, get), "activation": a, "depth": L, "d": dd, "n": nn,
+                       "dtype": dt, "get": get, "ntkd_s": statistics.median(secs), "ntkd_compile_s": compile_s, "ntkd_all_s": secs}
                 if dt == "float64":
                     row["ntkd_err"] = None
                 else:
-                    row["ntkd_err"] = max(_rel_err(k, r) for k, r in zip(res, ref))
+                    row["ntkd_err"] = max(_rel_err(k, r) for k, r in zip(res, ref if get == "pair" else ref[1:]))
                 del res
                 if (nn, dd, dt) not in grams:
                     g = jax.jit(lambda v: jnp.matmul(v, v.T, precision=jax.lax.Precision.HIGHEST))
@@ -233,9 +245,10 @@ def run_bench(out, *, n: Sequence[int] = FULL_GRID["n"], depth: Sequence[int] = 
                     if dt not in nts:
                         nts[dt] = _NT(nt_py, x64=dt == "float64")
                     np.save(tmp / "x.npy", np.asarray(x))
+                    refs = {"nngp": str(tmp / "ref_nngp.npy"), "ntk": str(tmp / "ref_ntk.npy")}
                     r = nts[dt].run({"key": row["key"], "activation": a, "depth": L, "x": str(tmp / "x.npy"),
-                                "ref": {"nngp": str(tmp / "ref_nngp.npy"), "ntk": str(tmp / "ref_ntk.npy")},
-                                "repeats": repeats})
+                                     "get": get, "ref": refs if get == "pair" else {"ntk": refs["ntk"]},
+                                     "repeats": repeats})
                     row.update(nt_s=statistics.median(r["seconds"]), nt_compile_s=r["compile_s"],
                                nt_all_s=r["seconds"], nt_err=max(r["err"].values()),
                                nt_versions={"jax": r["jax"], "neural_tangents": r["neural_tangents"]})
@@ -254,7 +267,7 @@ def run_bench(out, *, n: Sequence[int] = FULL_GRID["n"], depth: Sequence[int] = 
     finally:
         for w in nts.values():
             w.close()
-    rows = [done[_key(*c)] for c in cases if _key(*c) in done]
+    rows = [done[_key(*c, get)] for c in cases if _key(*c, get) in done]
     (out / "bench.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
     (out / "bench.md").write_text(markdown_table(rows) + "\n")
     return rows
@@ -266,12 +279,13 @@ def _fmt(v, spec):
 
 def markdown_table(rows: Sequence[dict]) -> str:
     """The rows as a markdown table (one line per case)."""
-    head = ("| activation | depth | d | n | dtype | ntkd (s) | Gram floor (s) | ntkd Mentries/s | "
+    head = ("| activation | depth | d | n | dtype | kernels | ntkd (s) | Gram floor (s) | ntkd Mentries/s | "
             "neural-tangents (s) | speedup | ntkd max rel err | neural-tangents max rel err |")
-    lines = [head, "|" + "---|" * 12]
+    lines = [head, "|" + "---|" * 13]
     for r in rows:
+        kernels = "NTK" if r.get("get", "pair") == "ntk" else "NNGP+NTK"
         lines.append(
-            f"| {r['activation']} | {r['depth']} | {r['d']} | {r['n']} | {r['dtype']} | {r['ntkd_s']:.4f} | "
+            f"| {r['activation']} | {r['depth']} | {r['d']} | {r['n']} | {r['dtype']} | {kernels} | {r['ntkd_s']:.4f} | "
             f"{r['gram_s']:.4f} | {r['entries_per_s'] / 1e6:.1f} | {_fmt(r.get('nt_s'), '.4f')} | "
             f"{_fmt(r.get('speedup'), '.1f')}{'×' if r.get('speedup') else ''} | {_fmt(r.get('ntkd_err'), '.1e')} | "
             f"{_fmt(r.get('nt_err'), '.1e')} |")

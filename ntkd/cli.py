@@ -154,6 +154,8 @@ def main(argv=None) -> int:
     bn.add_argument("--dtype", nargs="+", help="float32 and/or float64 (default both)")
     bn.add_argument("--activation", nargs="+", help="relu and/or erf (default both)")
     bn.add_argument("--repeats", type=int, default=3, help="timed calls per case (median reported)")
+    bn.add_argument("--get", choices=("pair", "ntk"), default="pair",
+                    help="time the NNGP + NTK pair (default) or the NTK alone, in both libraries")
     bn.add_argument("--nt-python", default=None,
                     help="python of the neural-tangents environment ('none' to skip; default: look for .nt-env)")
     bn.add_argument("--empirical", action="store_true",
@@ -236,7 +238,8 @@ def _dispatch(args, parser) -> int:
         for k in grid:
             if getattr(args, k) is not None:
                 grid[k] = tuple(getattr(args, k))
-        rows = run_bench(args.out, repeats=args.repeats, nt_python=args.nt_python, progress=say, **grid)
+        rows = run_bench(args.out, repeats=args.repeats, get=args.get, nt_python=args.nt_python, progress=say,
+                         **grid)
         print(markdown_table(rows))
         print(f"wrote {args.out / 'bench.json'} and {args.out / 'bench.md'}")
     elif args.command == "demo":

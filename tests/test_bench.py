@@ -55,6 +55,29 @@ def test_bench_rows_resume_and_table(tmp_path):
     assert json.loads((tmp_path / "bench.json").read_text())["rows"][0]["key"] == rows[0]["key"]
 
 
+def test_bench_ntk_alone_rows_share_the_folder(tmp_path):
+    pair = bench.run_bench(tmp_path, n=[50], depth=[1], d=[3], dtype=["float32"], activation=["relu"], repeats=1,
+                           nt_python="none", progress=None)
+    rows = bench.run_bench(tmp_path, n=[50], depth=[1], d=[3], dtype=["float32", "float64"], activation=["relu"],
+                           repeats=1, get="ntk", nt_python="none", progress=None)
+    assert [r["key"] for r in rows] == ["relu|L=1|d=3|n=50|float32|ntk", "relu|L=1|d=3|n=50|float64|ntk"]
+    assert pair[0]["key"] == "relu|L=1|d=3|n=50|float32" and all(r["get"] == "ntk" for r in rows)
+    assert len((tmp_path / "bench.jsonl").read_text().splitlines()) == 3
+    # the error column is the NTK's alone: float32 against the independent float64 NumPy NTK
+    import jax.numpy as jnp
+    import ntkd
+
+    x = bench._inputs(50, 3)
+    ntk32 = np.asarray(ntkd.mlp_kernel_fn(1)(jnp.asarray(x, jnp.float32), None, "ntk"), np.float64)
+    ref = _relu_depth1_numpy(x)[1]
+    assert rows[0]["ntkd_err"] == pytest.approx(np.max(np.abs(ntk32 - ref) / ref), rel=0.05, abs=1e-8)
+    assert 0 < rows[0]["ntkd_err"] <= 1e-5
+    table = (tmp_path / "bench.md").read_text().splitlines()
+    assert "| kernels |" in table[0] and all("| NTK |" in line for line in table[2:])
+    with pytest.raises(ValueError, match="get"):
+        bench.run_bench(tmp_path, n=[8], depth=[1], d=[2], get="nngp", progress=None)
+
+
 @pytest.mark.parametrize("kw, name", [({"dtype": ["float16"]}, "dtype"), ({"activation": ["tanh"]}, "activation"),
                                       ({"n": [0]}, "n"), ({"repeats": 0}, "repeats"),
                                       ({"nt_python": "/no/such/python"}, "nt_python")])
