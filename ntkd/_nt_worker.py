@@ -9,8 +9,10 @@ It builds the network ``ntkd.mlp_kernel_fn(depth, activation=...)`` describes (d
 b_std=1), act] and a final Dense, NTK parameterization), jits ``kernel_fn(x, None, ("nngp", "ntk"))``
 (``kernel_fn(x, None, "ntk")`` for get "ntk"),
 calls it once (compilation), times ``repeats`` calls and answers one line:
-    {"key", "seconds": [...], "compile_s", "dtype", "err": {"nngp", "ntk"}, "jax", "neural_tangents"}
-with err the max over entries of |k - k_ref| / |k_ref| (the definition ``ntkd.bench`` uses).
+    {"key", "seconds": [...], "compile_s", "dtype", "err": {"nngp", "ntk"}, "scaled_err": {...}, "jax",
+     "neural_tangents"}
+with err the max over entries of |k - k_ref| / |k_ref| and scaled_err that of |k - k_ref| / √(k_ref,ii
+k_ref,jj) (the definitions ``ntkd.bench`` uses).
 
 A request with ``"kind": "empirical"`` times ``nt.empirical_ntk_fn`` instead:
     {"kind": "empirical", "key", "depth", "width", "params": path to .npz (W0, b0, W1, b1, ... in
@@ -77,14 +79,17 @@ def _answer(case):
         t0 = time.perf_counter()
         out = jax.block_until_ready(f(x))
         secs.append(time.perf_counter() - t0)
-    err = {}
+    err, scaled = {}, {}
     out_dtype = str(out[-1].dtype)
     refs = {"ntk": case["ref"]} if empirical else case["ref"]
     for name, k in zip(refs, out):
         ref = np.load(refs[name])
-        err[name] = float(np.max(np.abs(np.asarray(k, np.float64) - ref) / np.abs(ref)))
+        diff = np.abs(np.asarray(k, np.float64) - ref)
+        err[name] = float(np.max(diff / np.abs(ref)))
+        d = np.sqrt(np.abs(np.diag(ref)))
+        scaled[name] = float(np.max(diff / np.outer(d, d)))
     return {"key": case["key"], "seconds": secs, "compile_s": compile_s, "dtype": out_dtype, "err": err,
-            "jax": jax.__version__, "neural_tangents": nt.__version__}
+            "scaled_err": scaled, "jax": jax.__version__, "neural_tangents": nt.__version__}
 
 
 for line in sys.stdin:

@@ -33,9 +33,9 @@ def test_bench_rows_resume_and_table(tmp_path):
         assert r["ntkd_s"] > 0 and r["gram_s"] > 0 and r["entries_per_s"] == pytest.approx(60 * 60 / r["ntkd_s"])
         assert "nt_s" not in r
         if r["dtype"] == "float32":
-            assert 0 < r["ntkd_err"] <= 1e-5
+            assert 0 < r["ntkd_err"] <= 1e-5 and 0 < r["ntkd_scaled_err"] <= 1e-5
         else:
-            assert r["ntkd_err"] is None
+            assert r["ntkd_err"] is None and r["ntkd_scaled_err"] is None
     # the float64 reference the error column uses is the kernel itself: check it independently once
     import jax.numpy as jnp
     import ntkd
@@ -71,6 +71,9 @@ def test_bench_ntk_alone_rows_share_the_folder(tmp_path):
     ntk32 = np.asarray(ntkd.mlp_kernel_fn(1)(jnp.asarray(x, jnp.float32), None, "ntk"), np.float64)
     ref = _relu_depth1_numpy(x)[1]
     assert rows[0]["ntkd_err"] == pytest.approx(np.max(np.abs(ntk32 - ref) / ref), rel=0.05, abs=1e-8)
+    dg = np.sqrt(np.diag(ref))
+    assert rows[0]["ntkd_scaled_err"] == pytest.approx(np.max(np.abs(ntk32 - ref) / np.outer(dg, dg)), rel=0.05,
+                                                       abs=1e-8)
     assert 0 < rows[0]["ntkd_err"] <= 1e-5
     table = (tmp_path / "bench.md").read_text().splitlines()
     assert "| kernels |" in table[0] and all("| NTK |" in line for line in table[2:])
