@@ -472,6 +472,8 @@ def _evaluate(x1, x2, cfg: _Cfg):
     xc = x1 if symmetric else x2
     n1, n2 = x1.shape[0], xc.shape[0]
     if isinstance(x1, jax.core.Tracer) or isinstance(xc, jax.core.Tracer):
+        # the body of _whole_jit, not a call to it: a nested jit here compiles differently (51 fusions
+        # instead of 35 for a jitted depth-3 pair; vmap of the NTK 0.018 -> 0.023 s at 4 x 1000 points)
         return _unpack(_block(x1, xc, 0, rows=n1, symmetric=symmetric, cfg=cfg, guard=True), cfg.names)
     per = BLOCK_ENTRIES["cpu" if jax.default_backend() == "cpu" else "other"]
     nb = min(MAX_BLOCKS, max(1, -(-n1 * n2 // per)))
