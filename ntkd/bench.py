@@ -118,8 +118,8 @@ def _start(out, rows_name, nt_python, progress):
     return out, rows_path, _load_rows(rows_path), say, _resolve_nt(nt_python, say)
 
 
-#: What a case returns: "pair" (NNGP and NTK) or "ntk" (the NTK alone), as a kernel_fn ``get``.
-GETS = {"pair": ("nngp", "ntk"), "ntk": "ntk"}
+#: What a case returns: "pair" (NNGP and NTK) or "ntk" (the NTK alone), as a kernel_fn ``get`` tuple.
+GETS = {"pair": ("nngp", "ntk"), "ntk": ("ntk",)}
 
 
 def _key(activation, depth, d, n, dtype, get="pair"):
@@ -230,22 +230,21 @@ def run_bench(out, *, n: Sequence[int] = FULL_GRID["n"], depth: Sequence[int] = 
                 x64 = _inputs(nn, dd)
                 kfn = mlp_kernel_fn(L, activation=a)
                 if ref_for != (a, L, dd, nn):  # the float64 reference, shared by this case's dtypes
-                    ref = [np.asarray(k) for k in kfn(jnp.asarray(x64), None, ("nngp", "ntk"))]
+                    both = kfn(jnp.asarray(x64), None, GETS["pair"])
+                    ref = {g: np.asarray(k) for g, k in zip(GETS["pair"], both)}
                     ref_for = (a, L, dd, nn)
-                    np.save(tmp / "ref_nngp.npy", ref[0])
-                    np.save(tmp / "ref_ntk.npy", ref[1])
+                    for g, k in ref.items():
+                        np.save(tmp / f"ref_{g}.npy", k)
                 x = jnp.asarray(x64, dt)
-                if get == "pair":
-                    f = jax.jit(lambda v, _k=kfn: tuple(_k(v, None, ("nngp", "ntk"))))
-                else:
-                    f = jax.jit(lambda v, _k=kfn: (_k(v, None, "ntk"),))
+                f = jax.jit(lambda v, _k=kfn, _g=GETS[get]: tuple(_k(v, None, _g)))
                 res, compile_s, secs = _timed(f, x, repeats)
                 row = {"key": _key(a, L, dd, nn, dt, get), "activation": a, "depth": L, "d": dd, "n": nn,
-                       "dtype": dt, "get": get, "ntkd_s": statistics.median(secs), "ntkd_compile_s": compile_s, "ntkd_all_s": secs}
+                       "dtype": dt, "get": get, "ntkd_s": statistics.median(secs), "ntkd_compile_s": compile_s,
+                       "ntkd_all_s": secs}
                 if dt == "float64":
                     row["ntkd_err"] = row["ntkd_scaled_err"] = None
                 else:
-                    pairs = list(zip(res, ref if get == "pair" else ref[1:]))
+                    pairs = [(k, ref[g]) for k, g in zip(res, GETS[get])]
                     row["ntkd_err"] = max(_rel_err(k, r) for k, r in pairs)
                     row["ntkd_scaled_err"] = max(_scaled_err(k, r) for k, r in pairs)
                 del res
@@ -258,10 +257,9 @@ def run_bench(out, *, n: Sequence[int] = FULL_GRID["n"], depth: Sequence[int] = 
                     if dt not in nts:
                         nts[dt] = _NT(nt_py, x64=dt == "float64")
                     np.save(tmp / "x.npy", np.asarray(x))
-                    refs = {"nngp": str(tmp / "ref_nngp.npy"), "ntk": str(tmp / "ref_ntk.npy")}
+                    refs = {g: str(tmp / f"ref_{g}.npy") for g in GETS[get]}
                     r = nts[dt].run({"key": row["key"], "activation": a, "depth": L, "x": str(tmp / "x.npy"),
-                                     "get": get, "ref": refs if get == "pair" else {"ntk": refs["ntk"]},
-                                     "repeats": repeats})
+                                     "get": get, "ref": refs, "repeats": repeats})
                     row.update(nt_s=statistics.median(r["seconds"]), nt_compile_s=r["compile_s"],
                                nt_all_s=r["seconds"], nt_err=max(r["err"].values()),
                                nt_scaled_err=max(r["scaled_err"].values()),
@@ -300,7 +298,8 @@ def markdown_table(rows: Sequence[dict]) -> str:
     for r in rows:
         kernels = "NTK" if r.get("get", "pair") == "ntk" else "NNGP+NTK"
         lines.append(
-            f"| {r['activation']} | {r['depth']} | {r['d']} | {r['n']} | {r['dtype']} | {kernels} | {r['ntkd_s']:.4f} | "
+            f"| {r['activation']} | {r['depth']} | {r['d']} | {r['n']} | {r['dtype']} | {kernels} | "
+            f"{r['ntkd_s']:.4f} | "
             f"{r['gram_s']:.4f} | {r['entries_per_s'] / 1e6:.1f} | {_fmt(r.get('nt_s'), '.4f')} | "
             f"{_fmt(r.get('speedup'), '.1f')}{'×' if r.get('speedup') else ''} | {_fmt(r.get('ntkd_err'), '.1e')} | "
             f"{_fmt(r.get('nt_err'), '.1e')} | {_fmt(r.get('ntkd_scaled_err'), '.1e')} | "
