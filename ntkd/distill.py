@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from jax.nn import log_sigmoid, sigmoid, softplus
 
 from ._checks import all_true, as_float_array, check_finite, check_int, check_positive, is_concrete
+from ._linalg import mm
 from .predict import gradient_descent_mse
 
 __all__ = [
@@ -323,7 +324,8 @@ def kd_function_space_flow(theta_train_train, z_t, y_g, rho, T, times, *, theta_
     """
     k = as_float_array(theta_train_train, "theta_train_train")
     n = k.shape[0]
-    z_t, y_g, rho, T = _inputs(z_t, y_g, rho, T)
+    # the flow runs in the kernel's dtype (float32 data under x64 must not promote the RK4 carry)
+    z_t, y_g, rho, T = (jnp.asarray(a, k.dtype) for a in _inputs(z_t, y_g, rho, T))
     if z_t.shape != (n,):
         raise ValueError(f"`z_t` must have shape ({n},) to match theta_train_train; got {z_t.shape}.")
     s = _soft_scale(soft_scale, T)
@@ -343,7 +345,7 @@ def kd_function_space_flow(theta_train_train, z_t, y_g, rho, T, times, *, theta_
 
         def rhs(z):
             g = grad(z)
-            return -eta * (k @ g), (None if kt is None else -eta * (kt @ g))
+            return -eta * mm(k, g), (None if kt is None else -eta * mm(kt, g))
 
         k1 = rhs(z)
         k2 = rhs(z + h / 2 * k1[0])

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from ._checks import check_finite, check_int
+from ._linalg import einsum, mm
 from .kernels import Kernel, _normalize_get, _pack
 
 __all__ = ["empirical_ntk", "empirical_kernel_fn", "linearize", "nnx_apply_fn"]
@@ -72,7 +73,7 @@ def _ntk_jacobian(apply_fn, params, x1, x2, per_example):
     for a, b in zip(leaves1, leaves2):
         a2 = a.reshape(n1 * k, -1)
         b2 = b.reshape(n2 * k, -1)
-        theta = theta + jnp.matmul(a2, b2.T, precision=jax.lax.Precision.HIGHEST)
+        theta = theta + mm(a2, b2.T)
     return theta.reshape(n1, k, n2, k).transpose(0, 2, 1, 3), k
 
 
@@ -170,7 +171,7 @@ def empirical_kernel_fn(apply_fn: Callable, params, *, trace_axes=(-1,), method=
         if "nngp" in names:
             f1 = _as_2d(apply_fn(params, x1))
             f2 = f1 if x2 is None else _as_2d(apply_fn(params, x2))
-            full = jnp.einsum("ia,jb->ijab", f1, f2)
+            full = einsum("ia,jb->ijab", f1, f2)
             values["nngp"] = _finish(full, f1.shape[1], tuple(trace_axes),
                                      jax.eval_shape(lambda p: apply_fn(p, x1[:1]), params).ndim == 1)
         return _pack(get, values)

@@ -47,6 +47,7 @@ import optax
 from flax import nnx
 
 from ._checks import check_finite, check_inputs_2d, check_int, check_positive
+from ._linalg import mm
 from .distill import _check_labels, _check_rho, _check_T, _loss_terms, _soft_scale, converged_student
 from .distill import effective_logits
 from .empirical import empirical_ntk, linearize
@@ -97,7 +98,7 @@ class NTKMLP(nnx.Module):
         n_layers = len(self.weights)
         for i in range(n_layers):
             w = self.weights[i][...]
-            h = self.W_std * (h @ w) / jnp.sqrt(jnp.asarray(w.shape[0], h.dtype))
+            h = self.W_std * mm(h, w) / jnp.sqrt(jnp.asarray(w.shape[0], h.dtype))
             if self.b_std is not None:
                 h = h + self.b_std * self.biases[i][...]
             if i < n_layers - 1:
@@ -542,7 +543,7 @@ def _kernel_gd(th_nn, th_xn, z0_tr, z0_te, z_t, y_g, rho, T, s, lr, steps):
         z, f = zf
         g = (rho * s / T * (jax.nn.sigmoid(z / T) - jax.nn.sigmoid(z_t / T))
              + (1 - rho) * (jax.nn.sigmoid(z) - y_g)) / n
-        return z - lr * th_nn @ g, f - lr * th_xn @ g
+        return z - lr * mm(th_nn, g), f - lr * mm(th_xn, g)
 
     return jax.lax.fori_loop(0, steps, body, (z0_tr, z0_te))[1]
 

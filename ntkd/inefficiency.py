@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import as_float_array, check_int, check_positive
+from ._linalg import mm
 
 __all__ = ["data_inefficiency", "expected_weight_norm", "weight_norm_curve", "kernel_inner",
            "cos_student_oracle", "hard_label_effect"]
@@ -86,7 +87,7 @@ def expected_weight_norm(key, kernel_fn: Callable, sample_inputs: Callable, targ
         if z0 == "nngp":
             kn = nngp_fn(x)
             lchol = jnp.linalg.cholesky(kn + 1e-10 * jnp.trace(kn) / n_max * jnp.eye(n_max, dtype=kn.dtype))
-            dz = dz - lchol @ jax.random.normal(kz, (n_max,), kn.dtype)
+            dz = dz - mm(lchol, jax.random.normal(kz, (n_max,), kn.dtype))
         curves.append(weight_norm_curve(theta, dz, n_grid, jitter=jitter))
     curves = jnp.stack(curves)
     return curves.mean(axis=0), curves
@@ -97,7 +98,7 @@ def _inner_fn(theta_train_train):
     """⟨·, ·⟩_Θ with Θ_n factored once (Cholesky), for several inner products on one kernel."""
     k = as_float_array(theta_train_train, "theta_train_train")
     c = jax.scipy.linalg.cho_factor(k, lower=True)
-    return lambda a, b: jnp.asarray(a, k.dtype) @ jax.scipy.linalg.cho_solve(c, jnp.asarray(b, k.dtype))
+    return lambda a, b: mm(jnp.asarray(a, k.dtype), jax.scipy.linalg.cho_solve(c, jnp.asarray(b, k.dtype)))
 
 
 def kernel_inner(theta_train_train, a, b):

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import check_inputs_2d, check_int, check_positive
+from ._linalg import mm
 
 __all__ = ["Kernel", "mlp_kernel_fn", "kernel_matrix", "ACTIVATIONS"]
 
@@ -343,7 +344,7 @@ def _mlp_kernel(x1, x2, q1, q2, diag, *, depth, act, W_std, b_std, parameterizat
     has_bias = b_std is not None
 
     # Input layer statistics: nngp_in = x1 x2^T / d, then the first Dense layer.
-    gram = jnp.matmul(x1, x2.T, precision=jax.lax.Precision.HIGHEST)
+    gram = mm(x1, x2.T)
     nngp_in = gram / d
     if diag is not None:
         nngp_in = _set_diag(nngp_in, q1[:, 0], diag)

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
 from ._checks import as_float_array, check_finite, check_positive, is_concrete
+from ._linalg import einsum, mm
 
 __all__ = ["gradient_descent_mse", "kernel_regression", "gp_inference", "GPPosterior",
            "FLOAT32_MAX_CONDITION"]
@@ -90,7 +91,7 @@ def _condition_estimate(k_reg, chol):
             return w / jnp.where(nw > 0, nw, 1), nw
         return jax.lax.fori_loop(0, 30, body, (v, jnp.zeros((), k_reg.dtype)))[1]
 
-    lam_max = power(lambda v: k_reg @ v, v0)
+    lam_max = power(lambda v: mm(k_reg, v), v0)
     inv_lam_min = power(lambda v: jsl.cho_solve(chol, v), v0)
     return lam_max * inv_lam_min
 
@@ -130,7 +131,7 @@ def _factor_usable(chol_lower):
 
 
 def _pinv_solve(evals, evecs, rhs):
-    return evecs @ (_pinv_coeffs(evals)[:, None] * (evecs.T @ rhs))
+    return mm(evecs, _pinv_coeffs(evals)[:, None] * mm(evecs.T, rhs))
 
 
 def _phi(evals, tau, normalization):
@@ -209,15 +210,15 @@ def gradient_descent_mse(k_train_train, y_train, *, learning_rate: float = 1.0, 
                 raise ValueError("`t` must be >= 0 (times since the start of training).")
             times_shape = t.shape
             evals, evecs = eig()
-            coef = evecs.T @ r0  # (n, k)
+            coef = mm(evecs.T, r0)  # (n, k)
             tau = jnp.atleast_1d(t) * learning_rate
             inf_t = jnp.isinf(tau)
             phi = jnp.where(inf_t[:, None], 0.0, _phi(evals[None, :], jnp.where(inf_t, 0, tau)[:, None],
                                                        normalization))
             phi_inf = _pinv_coeffs(evals)
             phi = jnp.where(inf_t[:, None], phi_inf[None, :], phi)
-            alphas = jnp.einsum("ij,tj,jk->tik", evecs, phi, coef)  # (T, n, k)
-        fx_train = f0_train.reshape(n, -1)[None] + jnp.einsum("ij,tjk->tik", k, alphas)
+            alphas = einsum("ij,tj,jk->tik", evecs, phi, coef)  # (T, n, k)
+        fx_train = f0_train.reshape(n, -1)[None] + einsum("ij,tjk->tik", k, alphas)
         out_train = fx_train.reshape((-1,) + y.shape)
         if times_shape == ():
             out_train = out_train[0]
@@ -226,7 +227,7 @@ def gradient_descent_mse(k_train_train, y_train, *, learning_rate: float = 1.0, 
         m = kt.shape[0]
         test_shape = (m,) + y.shape[1:]
         f0_test = _as_init(fx_test_0, jnp.zeros(test_shape, k.dtype), "fx_test_0")
-        fx_test = f0_test.reshape(m, -1)[None] + jnp.einsum("ij,tjk->tik", kt, alphas)
+        fx_test = f0_test.reshape(m, -1)[None] + einsum("ij,tjk->tik", kt, alphas)
         out_test = fx_test.reshape((-1,) + test_shape)
         if times_shape == ():
             out_test = out_test[0]
@@ -272,12 +273,12 @@ def gp_inference(k_train_train, y_train, k_test_train, k_test_test=None, *, diag
     c = jsl.cho_factor(k_reg, lower=True)
     if not allow_ill_conditioned:
         _condition_guard(k_reg, c, "k_train_train", failed=not bool(_factor_usable(c[0])))
-    mean = kt @ jsl.cho_solve(c, y.reshape(n, -1))
+    mean = mm(kt, jsl.cho_solve(c, y.reshape(n, -1)))
     mean = mean.reshape((kt.shape[0],) + y.shape[1:])
     cov = None
     if k_test_test is not None:
         ktt = as_float_array(k_test_test, "k_test_test").astype(k.dtype)
         if ktt.shape != (kt.shape[0], kt.shape[0]):
             raise ValueError(f"`k_test_test` must have shape {(kt.shape[0], kt.shape[0])}; got {ktt.shape}.")
-        cov = ktt - kt @ jsl.cho_solve(c, kt.T)
+        cov = ktt - mm(kt, jsl.cho_solve(c, kt.T))
     return GPPosterior(mean, cov)

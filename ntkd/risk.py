@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import as_float_array, check_finite, check_int
+from ._linalg import mm
 from .distill import weight_change_norm
 
 __all__ = ["transfer_risk", "feature_cosines", "oracle_norm", "angle_distribution", "alpha_n",
@@ -85,9 +86,9 @@ def alpha_n_exact(theta_ref, z_eff_ref, z0_ref, train_idx, *, jitter: float = 0.
     c = jnp.linalg.solve(kx + jitter * jnp.eye(len(idx), dtype=k.dtype), z[idx] - z0[idx])  # Δŵ = Φ_X c
     # v = Δŵ - Δw_z = Φ_X c - Φ_R a_z ; u = Φ_R a_star
     k_xr = k[idx, :]
-    uv = c @ (k_xr @ a_star) - a_z @ (k @ a_star)
-    vv = c @ (kx @ c) - 2 * c @ (k_xr @ a_z) + a_z @ (k @ a_z)
-    uu = a_star @ (k @ a_star)
+    uv = mm(c, mm(k_xr, a_star)) - mm(a_z, mm(k, a_star))
+    vv = mm(c, mm(kx, c)) - 2 * mm(c, mm(k_xr, a_z)) + mm(a_z, mm(k, a_z))
+    uu = mm(a_star, mm(k, a_star))
     return jnp.arccos(jnp.clip(jnp.abs(uv) / jnp.sqrt(uu * vv), 0, 1))
 
 

@@ -61,6 +61,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._linalg import einsum, mm
 from .distill import correction_logits, effective_logits
 from .kernels import mlp_kernel_fn
 from .predict import _factor_usable, _phi, _pinv_coeffs, _pinv_solve
@@ -382,33 +383,33 @@ def _grid_core(kernel_fn, x_tr, zt_tr, yg_tr, zg_tr, z0_tr, x_te, zt_te, yg_te, 
         coef_t = sol[None, :, :P]  # times are all inf
     else:
         evals, evecs = jnp.linalg.eigh(k)
-        proj = evecs.T @ rhs
-        sol = evecs @ (_pinv_coeffs(evals)[:, None] * proj)  # proj reused: one projection
+        proj = mm(evecs.T, rhs)
+        sol = mm(evecs, _pinv_coeffs(evals)[:, None] * proj)  # proj reused: one projection
         inf_t = jnp.isinf(times)
         phi = _phi(evals[None, :], jnp.where(inf_t, 0, times)[:, None], n)
         phi = jnp.where(inf_t[:, None], _pinv_coeffs(evals)[None, :], phi)  # (M, n)
-        coef_t = jnp.einsum("ij,tj,jp->tip", evecs, phi, proj[:, :P])  # (M, n, P)
+        coef_t = einsum("ij,tj,jp->tip", evecs, phi, proj[:, :P])  # (M, n, P)
         ok = jnp.isfinite(sol).all()
-    f_te = z0_te[None, :, None] + jnp.einsum("mn,tnp->tmp", kx, coef_t)  # (M, m, P)
+    f_te = z0_te[None, :, None] + einsum("mn,tnp->tmp", kx, coef_t)  # (M, m, P)
     risk = jnp.mean(zt_te[None, :, None] * f_te < 0, axis=1)
     error = jnp.mean((f_te > 0) != (yg_te[None, :, None] > 0.5), axis=1)
-    kc = jnp.einsum("ij,tjp->tip", k, coef_t)
+    kc = einsum("ij,tjp->tip", k, coef_t)
     w_norm = jnp.sqrt(jnp.maximum(jnp.sum(coef_t * kc, axis=1), 0))  # (M, P)
     # ⟨a, b⟩_Θ = aᵀ Θ⁻¹ b from the t = inf solution columns
     g_col, t_col, h_cols = sol[:, P], sol[:, P + 1], sol[:, P + 2:]
-    gg = (zg_tr - z0_tr) @ g_col
-    cos_g = jnp.einsum("tnp,n->tp", coef_t, zg_tr - z0_tr) / (w_norm * jnp.sqrt(gg))
-    tt = (zt_tr - z0_tr) @ t_col
-    gt = (zg_tr - z0_tr) @ t_col
-    gh = (zg_tr - z0_tr) @ h_cols  # (Q,)
-    th = (zt_tr - z0_tr) @ h_cols
+    gg = mm(zg_tr - z0_tr, g_col)
+    cos_g = einsum("tnp,n->tp", coef_t, zg_tr - z0_tr) / (w_norm * jnp.sqrt(gg))
+    tt = mm(zt_tr - z0_tr, t_col)
+    gt = mm(zg_tr - z0_tr, t_col)
+    gh = mm(zg_tr - z0_tr, h_cols)  # (Q,)
+    th = mm(zt_tr - z0_tr, h_cols)
     hle_q = gh - gt / tt * th
     hle = jnp.broadcast_to(hle_q[T_index][None, :], w_norm.shape)
     out = dict(risk=risk, error=error, w_norm=w_norm, cos_g=cos_g, hle=hle,
                teacher_error=jnp.broadcast_to(jnp.mean((zt_te > 0) != (yg_te > 0.5)), w_norm.shape))
     if has_ref:
         kr = kernel_fn(x_tr, x_ref, "ntk")  # (n, R)
-        inner = jnp.einsum("tnp,np->tp", coef_t, kr @ a_star)
+        inner = einsum("tnp,np->tp", coef_t, mm(kr, a_star))
         cos = inner / (w_norm * onorm[None, :])
         alpha = jnp.arccos(jnp.clip(jnp.abs(cos), 0, 1))
         out["alpha"] = alpha
@@ -569,7 +570,7 @@ def task_teacher(task: dict, *, dtype=None) -> Callable:
     r = task["reduction"]
 
     def kernel_teacher(x, key):
-        zt = jnp.concatenate([r * kfn(xb, x_fit, "ntk") @ coef for xb in _batches(x, 4096)])
+        zt = jnp.concatenate([r * mm(kfn(xb, x_fit, "ntk"), coef) for xb in _batches(x, 4096)])
         return zt, mix.logits(x)
     return kernel_teacher
 
@@ -610,7 +611,7 @@ def _teacher_coef(fit_key, kfn, x_fit, y_fit, stop_time):
     evals, evecs = _TEACHER_EIG[fit_key]
     n = x_fit.shape[0]
     phi = _pinv_coeffs(evals) if math.isinf(stop_time) else _phi(evals, stop_time, n)
-    return evecs @ (phi * (evecs.T @ y_fit))
+    return mm(evecs, phi * mm(evecs.T, y_fit))
 
 
 def _batches(x, size):

@@ -186,6 +186,15 @@ def test_converged_student_and_flow():
     np.testing.assert_allclose(ztr_t[0], z0tr)
     np.testing.assert_allclose(ztr_t[-1], z_eff, atol=2e-3)
     np.testing.assert_allclose(fte_t[-1], f, atol=5e-3 * np.abs(f).max())
+    # float32 inputs (x64 on in the tests) flow in float32, close to the float64 flow: the RK4 carry used
+    # to be promoted to float64 by the float64 ρ, T and labels and fori_loop refused it
+    times = np.array([0.0, 3.0, 30.0])
+    z64, f64 = ntkd.kd_function_space_flow(ktt, zt, y, 0.9, 4.0, times, theta_test_train=kte)
+    z32, f32 = ntkd.kd_function_space_flow(ktt.astype(np.float32), zt.astype(np.float32), y.astype(np.float32),
+                                           0.9, 4.0, times.astype(np.float32), theta_test_train=kte.astype(np.float32))
+    assert z32.dtype == f32.dtype == np.float32
+    np.testing.assert_allclose(z32, z64, rtol=1e-4, atol=1e-4 * np.abs(z64).max())
+    np.testing.assert_allclose(f32, f64, rtol=1e-4, atol=1e-4 * np.abs(f64).max())
     # Δw norm
     np.testing.assert_allclose(ntkd.weight_change_norm(ktt, z_eff), np.sqrt(z_eff @ np.linalg.solve(ktt, z_eff)),
                                rtol=1e-10)
