@@ -127,6 +127,24 @@ def _rowset(path):
     return {tuple(r[k] for k in keys): tuple(r[m] for m in METRICS) for r in rows}, len(rows)
 
 
+def _row_mismatches(a, b):
+    """Where two row sets differ: bitwise on CPU. On a GPU the same program run in another process may
+    round differently (XLA autotunes its cuBLAS/cuSOLVER algorithms per process; seen on an H100: a few
+    ulps in float64 metrics), so there metrics agree to 1e-10 relative, 1e-13 absolute."""
+    if a.keys() != b.keys():
+        return [("keys", sorted(set(a) ^ set(b))[:5])]
+    exact = jax.default_backend() == "cpu"
+    bad = []
+    for k in a:
+        for m, u, v in zip(METRICS, a[k], b[k]):
+            both_nan = isinstance(u, float) and isinstance(v, float) and np.isnan(u) and np.isnan(v)
+            same = u == v or both_nan or (not exact and u is not None and v is not None
+                                          and np.isclose(u, v, rtol=1e-10, atol=1e-13))
+            if not same:
+                bad.append((k, m, u, v))
+    return bad
+
+
 def test_run_sweep_rows_equal_evaluate_grid(tmp_path):
     cfg = S.SweepConfig.from_dict(SMALL)
     path = S.run_sweep(cfg, tmp_path, progress=None)
@@ -250,12 +268,12 @@ def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_rows(tmp_path):
     assert p.returncode == -signal.SIGKILL, "the sweep finished before it could be killed"
     partial, n_partial = _rowset(db)
     assert 0 < n_partial < n_expected and n_partial % 2 == 0  # whole blocks only
-    for k, v in partial.items():
-        assert expected[k] == v
+    assert not _row_mismatches({k: expected[k] for k in partial}, partial)
     p = _cli(["sweep", str(path), "--out", str(killed), "--quiet"])
     assert p.wait(timeout=600) == 0, p.stderr.read()
     resumed, n_resumed = _rowset(db)
-    assert n_resumed == n_expected and resumed == expected  # no duplicates, nothing lost, same numbers
+    assert n_resumed == n_expected  # no duplicates, nothing lost
+    assert not _row_mismatches(resumed, expected)  # same numbers
     # a rerun of a finished sweep computes nothing and adds nothing
     p = _cli(["sweep", str(path), "--out", str(killed), "--quiet"])
     assert p.wait(timeout=600) == 0
