@@ -20,7 +20,9 @@ Recursion, layer by layer (Ji & Zhu §2.2; Lee et al. 2019, App. C/E): after a D
 from __future__ import annotations
 
 import math
+import os
 from collections import namedtuple
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, NamedTuple, Optional, Sequence, Union
 
 import jax
@@ -592,6 +594,27 @@ def _devices(devices):
     return devices
 
 
+#: Host copies of kernel_matrix's tiles: stripes of this many tile rows are copied by a pool of at most
+#: _COPY_THREADS threads (NumPy releases the GIL while it copies), and a symmetric kernel's mirrored tile
+#: is written _MIRROR_CHUNK rows at a time: one transposed copy of a whole 2048 x 2048 float32 tile
+#: strides through memory and took 32 ms on CPU, 16-row chunks 10-12 ms (benchmarks/README.md).
+_STRIPE = 256
+_MIRROR_CHUNK = 16
+_COPY_THREADS = 8
+
+
+def _copy_stripe(o, t, i, j, s, mirror):
+    """Copy rows s .. s + _STRIPE of tile ``t`` to ``o[i + s.., j..]`` and, with ``mirror``, their
+    transpose to ``o[j.., i + s..]``."""
+    e = min(s + _STRIPE, t.shape[0])
+    ja = t.shape[1]
+    o[i + s:i + e, j:j + ja] = t[s:e]
+    if mirror:
+        for c in range(s, e, _MIRROR_CHUNK):
+            c2 = min(c + _MIRROR_CHUNK, e)
+            o[j:j + ja, i + c:i + c2] = t[c:c2].T
+
+
 def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: int = 2048, devices=None,
                   out=None, progress=None):
     """Evaluate ``kernel_fn`` on all pairs of rows in tiles, spread over devices, with bounded memory.
@@ -614,8 +637,9 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
         ``stax`` kernel_fn (duck typing).
       x1: inputs ``(n1, d)``. x2: inputs ``(n2, d)`` or ``None`` for the symmetric kernel.
       get: ``"ntk"``, ``"nngp"`` (one ``(n1, n2)`` array) or a tuple of names (a namedtuple of arrays).
-      block_size: tile edge. On CPU 2048 is a good default; on a GPU larger tiles (8192) amortize the
-        launches.
+      block_size: tile edge. On CPU 2048 is a good default. On a GPU the host's copies of the tiles take
+        nearly all the time (n = 50,000 on an H100: 20.5 s with 8192, 21.7 s with 2048, of which the
+        device's share is under 0.1 s; benchmarks/README.md).
       devices: ``None`` (all ``jax.local_devices()``), a count k (the first k), or a list of devices.
       out: optional preallocated host arrays to write into, ``(n1, n2)`` of ``x1``'s dtype: one array
         for a single ``get``, else a sequence in the order of ``get``. Pass ``np.lib.format.open_memmap``
@@ -690,26 +714,27 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
         if packed:
             z = np.asarray(blocks[0])
             blocks = (z.real, z.imag)  # views, no copy
+        tasks = []
         for o, blk in zip(out, blocks):
             blk = np.asarray(blk)
             for k, (i, j) in enumerate(group):
-                ia, ja = min(b1, n1 - i), min(b2, n2 - j)
-                t = blk[k, :ia, :ja]
-                o[i:i + ia, j:j + ja] = t
-                if symmetric and i != j:
-                    o[j:j + ja, i:i + ia] = t.T
+                t = blk[k, :min(b1, n1 - i), :min(b2, n2 - j)]
+                tasks += [(o, t, i, j, s, symmetric and i != j) for s in range(0, t.shape[0], _STRIPE)]
+        for f in [pool.submit(_copy_stripe, *a) for a in tasks]:
+            f.result()
 
     done = 0
     pending = None
-    for item in groups + [None]:  # None: no further launch, only the last copy
-        # dispatch is asynchronous: this launch overlaps the host copy of the previous group below
-        launched = None if item is None else (item[1], launch(*item))
-        if pending is not None:
-            store(*pending)
-            done += len(pending[0])
-            if progress is not None:
-                progress(done, len(tiles))
-        pending = launched
+    with ThreadPoolExecutor(max_workers=min(_COPY_THREADS, os.cpu_count() or 1)) as pool:
+        for item in groups + [None]:  # None: no further launch, only the last copy
+            # dispatch is asynchronous: this launch overlaps the host copy of the previous group below
+            launched = None if item is None else (item[1], launch(*item))
+            if pending is not None:
+                store(*pending)
+                done += len(pending[0])
+                if progress is not None:
+                    progress(done, len(tiles))
+            pending = launched
     if single:
         return out[0]
     return _pack(tuple(names), dict(zip(names, out)))
