@@ -172,6 +172,25 @@ def test_kernel_matrix_tiles_equal_direct(block_size):
     np.testing.assert_allclose(both.nngp, ref.nngp, rtol=1e-13)
 
 
+@pytest.mark.parametrize("stripe,chunk", [(5, 3), (4, 16), (256, 1)])
+def test_kernel_matrix_striped_host_copies(monkeypatch, stripe, chunk):
+    """Tiles are copied in stripes of ``_STRIPE`` rows on a thread pool and mirrored ``_MIRROR_CHUNK`` rows
+    at a time: with small settings every stripe and chunk boundary falls inside ragged 11-point tiles."""
+    from ntkd import kernels as K
+
+    monkeypatch.setattr(K, "_STRIPE", stripe)
+    monkeypatch.setattr(K, "_MIRROR_CHUNK", chunk)
+    x1, x2 = _x(30, 3, 21), _x(17, 3, 22)
+    kf = ntkd.mlp_kernel_fn(2)
+    sym = ntkd.kernel_matrix(kf, x1, get=("nngp", "ntk"), block_size=11)
+    ref = kf(x1, None)
+    np.testing.assert_allclose(sym.ntk, ref.ntk, rtol=1e-13)
+    np.testing.assert_allclose(sym.nngp, ref.nngp, rtol=1e-13)
+    np.testing.assert_array_equal(sym.nngp, sym.nngp.T)
+    np.testing.assert_allclose(ntkd.kernel_matrix(kf, x1, x2, get="nngp", block_size=11), kf(x1, x2, "nngp"),
+                               rtol=1e-13)
+
+
 def test_kernel_matrix_accepts_any_nt_style_kernel_fn():
     """Duck typing: an RBF kernel written with the neural-tangents signature (no ntkd code)."""
     def rbf_kernel_fn(x1, x2=None, get=None):
