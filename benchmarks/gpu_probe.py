@@ -22,16 +22,7 @@ import numpy as np
 
 import ntkd
 from ntkd import kernels
-
-
-def _med(f, repeats):
-    jax.block_until_ready(f())
-    secs = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(f())
-        secs.append(time.perf_counter() - t0)
-    return statistics.median(secs)
+from ntkd.bench import _timed
 
 
 def main(argv=None):
@@ -78,7 +69,7 @@ def main(argv=None):
                 kernels.BLOCK_ENTRIES["other"] = 2 ** b
                 call = lambda: tuple(kf(x, None, get))  # noqa: E731
             try:
-                t = _med(call, a.repeats)
+                t = statistics.median(_timed(lambda _: call(), None, a.repeats)[2])
                 k = np.asarray(call()[1], np.float64)
                 err = float(np.max(np.abs(k - ref) / np.abs(ref)))
             except Exception as exc:  # out of memory at this size: record it and go on

@@ -26,7 +26,7 @@ for stage in "$@"; do
         python3 -m pytest -q -n 8 -p no:cacheprovider --timeout 300 -rf ${TESTS:-} 2>&1 | tee "$OUT/tests.log" | tail -60
       ;;
     bench)
-      JAX_PLATFORMS=cuda timeout "${BENCH_LIMIT:-330}" python3 -c 'import sys, ntkd.cli; sys.exit(ntkd.cli.main())' bench --nt-python none --out "$OUT/bench" --n ${BENCH_N:-1000 4000 8000} \
+      JAX_PLATFORMS=cuda timeout "${BENCH_LIMIT:-330}" python3 -m ntkd.cli bench --nt-python none --out "$OUT/bench" --n ${BENCH_N:-1000 4000 8000} \
         --depth ${BENCH_DEPTH:-1 3 5 10} --d ${BENCH_D:-2 100 784} --activation ${BENCH_ACT:-relu erf} --repeats 5 \
         --get "${BENCH_GET:-pair}" 2>&1 | tail -5
       cat "$OUT/bench/bench.md" 2>/dev/null || cut -c1-150 "$OUT/bench/bench.jsonl"

@@ -3,7 +3,7 @@
 JAX leaves the precision of a float32 ``matmul``/``einsum`` to the backend by default, and on NVIDIA
 GPUs since Ampere that default is TensorFloat-32 (10-bit mantissa): on an H100 a float32 ``x @ x.T`` at
 the default precision was off by 1.8e-4 relative to float64, and 4e-7 at ``Precision.HIGHEST``
-(benchmarks/README.md, "GPU"). ntkd's float32 results are meant to be float32-accurate wherever they
+(benchmarks/README.md, "Kernels on a GPU"). ntkd's float32 results are meant to be float32-accurate wherever they
 run, so every product of arrays in ntkd goes through :func:`mm` or :func:`einsum` here, which ask for
 ``Precision.HIGHEST`` (true float32; float64 is unaffected). tests/test_precision.py checks the source
 and the traced programs for products without it.
