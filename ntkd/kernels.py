@@ -399,10 +399,29 @@ def _opaque_true_vmap(axis_size, in_batched, x):
     return _opaque_true(x), False
 
 
+def _packed(xr, xc, row_start, col_start, *, symmetric, cfg: _Cfg):
+    """The kernel of the points ``xr`` against ``xc``, packed into ONE array: the wanted output itself,
+    or for two outputs ``complex(first, second)`` in ``cfg.names`` order (see :func:`_unpack`).
+    ``symmetric``: both are rows of one input, ``xr`` from row ``row_start`` and ``xc`` from
+    ``col_start`` (either may be traced), and the pairs of the same row get the exact diagonal."""
+    d = xr.shape[1]
+    qr = jnp.sum(xr * xr, axis=1) / d
+    qc = jnp.sum(xc * xc, axis=1) / d
+    diag = None
+    if symmetric:
+        diag = (row_start + jnp.arange(xr.shape[0]))[:, None] == (col_start + jnp.arange(xc.shape[0]))[None, :]
+    nngp, ntk = _mlp_kernel(xr, xc, qr[:, None], qc[None, :], diag, depth=cfg.depth, act=cfg.act,
+                            W_std=cfg.W_std, b_std=cfg.b_std, parameterization=cfg.parameterization,
+                            width=cfg.width, want_ntk="ntk" in cfg.names)
+    vals = {"nngp": nngp, "ntk": ntk}
+    if len(cfg.names) == 1:
+        return vals[cfg.names[0]]
+    return jax.lax.complex(vals[cfg.names[0]], vals[cfg.names[1]])
+
+
 def _block(x1, x2, start, *, rows, symmetric, cfg: _Cfg, guard: bool = False):
     """Rows ``start .. start + rows`` of ``x1`` against the points ``x2`` (``symmetric``: ``x2`` is x1
-    itself, and those pairs get the exact diagonal), packed into ONE array: the wanted output itself,
-    or for two outputs ``complex(first, second)`` in ``cfg.names`` order (see :func:`_unpack`).
+    itself, and those pairs get the exact diagonal), packed by :func:`_packed`.
 
     Packing is what makes XLA on CPU compute the recursion in a single fused pass: a program with two
     outputs that share one elementwise chain is split into several passes that recompute parts of it
@@ -412,19 +431,7 @@ def _block(x1, x2, start, *, rows, symmetric, cfg: _Cfg, guard: bool = False):
     xr = x1 if rows == x1.shape[0] else jax.lax.dynamic_slice_in_dim(x1, start, rows)
 
     def packed(xr, x2, start):
-        d = xr.shape[1]
-        qr = jnp.sum(xr * xr, axis=1) / d
-        q2 = jnp.sum(x2 * x2, axis=1) / d
-        diag = None
-        if symmetric:
-            diag = (start + jnp.arange(rows))[:, None] == jnp.arange(x2.shape[0])[None, :]
-        nngp, ntk = _mlp_kernel(xr, x2, qr[:, None], q2[None, :], diag, depth=cfg.depth, act=cfg.act,
-                                W_std=cfg.W_std, b_std=cfg.b_std, parameterization=cfg.parameterization,
-                                width=cfg.width, want_ntk="ntk" in cfg.names)
-        vals = {"nngp": nngp, "ntk": ntk}
-        if len(cfg.names) == 1:
-            return vals[cfg.names[0]]
-        return jax.lax.complex(vals[cfg.names[0]], vals[cfg.names[1]])
+        return _packed(xr, x2, start, 0, symmetric=symmetric, cfg=cfg)
 
     if not guard or len(cfg.names) == 1 or jax.default_backend() != "cpu":
         return packed(xr, x2, start)
@@ -433,6 +440,68 @@ def _block(x1, x2, start, *, rows, symmetric, cfg: _Cfg, guard: bool = False):
     # evaluate at compile time (both branches are the same function, so its value does not matter)
     # keeps the packed array intact (measured: 0.17 s against 0.28 s for three layers at n = 4000).
     return jax.lax.cond(_opaque_true(xr), packed, packed, xr, x2, start)
+
+
+#: A symmetric kernel on CPU with more than this many points is computed in square tiles of at most
+#: this edge (:func:`_symmetric_tiles`). 400-800 measured alike at n = 4000-8000 (benchmarks/README.md).
+TILE_EDGE = 512
+
+
+def _tile_edge(n):
+    """The tile edge for a symmetric kernel of ``n`` points, or None for one untiled pass: not on CPU,
+    or ``n <= TILE_EDGE``. Tiles are as even as possible: ``ceil(n / ceil(n / TILE_EDGE))``."""
+    if jax.default_backend() != "cpu" or n <= TILE_EDGE:
+        return None
+    return -(-n // -(-n // TILE_EDGE))
+
+
+def _symmetric_tiles(x, cfg: _Cfg, edge: int):
+    """The symmetric kernel of ``x`` ``(n, d)`` as a dict name -> ``(n, n)`` array, computed in
+    ``edge × edge`` tiles on and above the diagonal, each mirrored into the lower triangle.
+
+    A loop (one compiled body) goes over the tiles: a tile's Gram block and its packed recursion stay
+    in cache, each is written into the outputs (and transposed into the mirror position) right after
+    it is computed, and only ~(n² + n·edge)/2 entries are computed. Against one untiled pass at
+    n = 4000 on 2 CPU cores this is 1.2-1.6x faster (benchmarks/README.md), and the temporaries are a
+    few tiles whatever n is. The tile starts are ``k·edge`` clipped to ``n - edge``, so a ragged last
+    tile overlaps its neighbour; overlapping entries are written again with the same formula, and
+    every pair of the same row gets the exact diagonal wherever it falls (the mask is built from the
+    tile offsets). Mirrored entries are exact copies (``K[j, i]`` is ``K[i, j]``); inside diagonal
+    tiles the two orientations come from the same symmetric arithmetic. The conditional around each
+    tile keeps XLA from fusing the recursion into both writes (it would compute each tile twice) and,
+    for two outputs, from splitting the packed pass (see :func:`_block`).
+    """
+    n = x.shape[0]
+    starts = np.minimum(np.arange(-(-n // edge)) * edge, n - edge)
+    ii, jj = np.triu_indices(len(starts))
+    rows = jnp.asarray(starts[ii], jnp.int32)
+    cols = jnp.asarray(starts[jj], jnp.int32)
+
+    def tile(a, b, i, j):
+        return _packed(a, b, i, j, symmetric=True, cfg=cfg)
+
+    def body(k, outs):
+        i, j = rows[k], cols[k]
+        a = jax.lax.dynamic_slice_in_dim(x, i, edge)
+        b = jax.lax.dynamic_slice_in_dim(x, j, edge)
+        z = jax.lax.cond(_opaque_true(a), tile, tile, a, b, i, j)
+        parts = _unpack(z, cfg.names)
+        # the mirror first: on a diagonal tile (i == j) the tile itself is written last
+        return tuple(jax.lax.dynamic_update_slice(jax.lax.dynamic_update_slice(o, parts[name].T, (j, i)),
+                                                  parts[name], (i, j))
+                     for o, name in zip(outs, cfg.names))
+
+    outs = tuple(jnp.zeros((n, n), x.dtype) for _ in cfg.names)
+    outs = jax.lax.fori_loop(0, len(ii), body, outs)
+    return dict(zip(cfg.names, outs))
+
+
+def _one_program(x1, x2, *, symmetric, cfg: _Cfg, edge):
+    """The kernel as a dict name -> array in one program: tiles for a symmetric kernel on CPU
+    (``edge`` from :func:`_tile_edge`), else one packed pass unpacked behind :func:`_block`'s guard."""
+    if symmetric and edge is not None:
+        return _symmetric_tiles(x1, cfg, edge)
+    return _unpack(_block(x1, x2, 0, rows=x1.shape[0], symmetric=symmetric, cfg=cfg, guard=True), cfg.names)
 
 
 def _unpack(z, names):
@@ -446,7 +515,8 @@ def _assemble(zs, n1, names):
     return _unpack((zs[0] if len(zs) == 1 else jnp.concatenate(zs, axis=0))[:n1], names)
 
 
-#: Entries per row block of an eagerly evaluated kernel, by backend. Up to this many entries the kernel
+#: Entries per row block of an eagerly evaluated kernel that is not tiled (a cross kernel, or any kernel
+#: off CPU; symmetric CPU kernels go through :func:`_symmetric_tiles`), by backend. Up to this many entries the kernel
 #: is one program (packed pass and unpacking behind :func:`_block`'s guard); larger kernels go through
 #: it in row blocks, which bounds the temporaries (Gram block, packed block) to a few block sizes, and
 #: one more program concatenates and unpacks (n = 8000 on CPU: 0.69 s as one program, 0.82 s in four
@@ -460,30 +530,31 @@ MAX_BLOCKS = 8
 # otherwise dispatch op by op; inside an outer jit or vmap these nested jits are inlined.
 _block_jit = jax.jit(_block, static_argnames=("rows", "symmetric", "cfg"))
 _assemble_jit = jax.jit(_assemble, static_argnames=("n1", "names"))
-_whole_jit = jax.jit(lambda x1, x2, *, symmetric, cfg: _unpack(
-    _block(x1, x2, 0, rows=x1.shape[0], symmetric=symmetric, cfg=cfg, guard=True), cfg.names),
-    static_argnames=("symmetric", "cfg"))
+_whole_jit = jax.jit(_one_program, static_argnames=("symmetric", "cfg", "edge"))
 
 
 def _evaluate(x1, x2, cfg: _Cfg):
     """The kernel of x1 against x2 (``x2=None``: x1 against itself with the exact diagonal) as a dict
-    name -> array for ``cfg.names``. Up to :data:`BLOCK_ENTRIES` entries (and always under a trace: an
-    outer jit or vmap) this is one packed pass unpacked behind :func:`_block`'s guard; larger eager
-    kernels go in row blocks of that many entries (at most :data:`MAX_BLOCKS`) through :func:`_block`,
-    and one more program concatenates and unpacks them."""
+    name -> array for ``cfg.names``. A symmetric kernel of more than :data:`TILE_EDGE` points on CPU
+    is one program of tiles (:func:`_symmetric_tiles`, eager or traced). Otherwise, up to
+    :data:`BLOCK_ENTRIES` entries (and always under a trace: an outer jit or vmap) it is one packed
+    pass unpacked behind :func:`_block`'s guard; larger eager kernels go in row blocks of that many
+    entries (at most :data:`MAX_BLOCKS`) through :func:`_block`, and one more program concatenates and
+    unpacks them."""
     symmetric = x2 is None
     xc = x1 if symmetric else x2
     n1, n2 = x1.shape[0], xc.shape[0]
+    edge = _tile_edge(n1) if symmetric else None
     if isinstance(x1, jax.core.Tracer) or isinstance(xc, jax.core.Tracer):
         # the body of _whole_jit, not a call to it: a nested jit here compiles differently (51 fusions
         # instead of 35 for a jitted depth-3 pair; vmap of the NTK 0.018 -> 0.023 s at 4 x 1000 points)
-        return _unpack(_block(x1, xc, 0, rows=n1, symmetric=symmetric, cfg=cfg, guard=True), cfg.names)
+        return _one_program(x1, xc, symmetric=symmetric, cfg=cfg, edge=edge)
     per = BLOCK_ENTRIES["cpu" if jax.default_backend() == "cpu" else "other"]
     nb = min(MAX_BLOCKS, max(1, -(-n1 * n2 // per)))
     rows = -(-n1 // nb)
     nb = -(-n1 // rows)
-    if nb == 1:  # one program: packed pass, unpacked behind the guard
-        return _whole_jit(x1, xc, symmetric=symmetric, cfg=cfg)
+    if nb == 1 or edge is not None:  # one program (the tiles' temporaries are a few tiles at any n)
+        return _whole_jit(x1, xc, symmetric=symmetric, cfg=cfg, edge=edge)
     xp = _pad_rows(x1, nb * rows)
     zs = [_block_jit(xp, xc, i * rows, rows=rows, symmetric=symmetric, cfg=cfg) for i in range(nb)]
     return _assemble_jit(zs, n1, cfg.names)

@@ -4,7 +4,9 @@
 * θ and π - θ from δ = 1 - cos θ (``_angle_from_delta``) against 2·arcsin(√(δ/2)) and 2·arcsin(√((2-δ)/2))
   in float64 NumPy, both with relative accuracy (no cancellation at θ -> 0 or θ -> π);
 * the row-blocked evaluation equals the one-block evaluation (symmetric with the exact diagonal, and
-  cross kernels), whatever the block size.
+  cross kernels), whatever the block size;
+* the tiled evaluation of symmetric kernels on CPU equals the untiled one, whatever the tile edge
+  (ragged, overlapping last tiles included), eager, jitted and vmapped, with mirrored entries exact.
 """
 import jax
 import jax.numpy as jnp
@@ -104,3 +106,71 @@ def test_row_blocks_equal_one_block(activation, dt, monkeypatch):
         for g in ("nngp", "ntk"):  # one output alone: no packing, same blocks
             np.testing.assert_allclose(np.asarray(kf(x, None, g)), whole_sym[g == "ntk"], rtol=rtol,
                                        atol=rtol * np.max(np.abs(whole_sym[g == "ntk"])))
+
+
+def _covered_together(n, edge):
+    """(n, n) mask of the pairs (a, b) that some tile of ``_symmetric_tiles`` holds in one row range,
+    i.e. that a diagonal tile writes; every other pair is only ever written with its mirror."""
+    starts = np.minimum(np.arange(-(-n // edge)) * edge, n - edge)
+    tile_of = np.zeros((len(starts), n), bool)
+    for k, s in enumerate(starts):
+        tile_of[k, s:s + edge] = True
+    return (tile_of[:, :, None] & tile_of[:, None, :]).any(axis=0)
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf"])
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_symmetric_tiles_equal_one_pass(activation, dt, monkeypatch):
+    """Symmetric kernels on CPU with more than ``TILE_EDGE`` points go through ``_symmetric_tiles``: the
+    result must equal one untiled pass for every tile edge (even tiles, a ragged last tile that overlaps
+    its neighbour, two tiles), keep the exact diagonal (each entry is the kernel of that point alone,
+    also where a diagonal pair falls into an off-diagonal tile), be the same eager, under jit and under
+    vmap, and hold mirrored entries as exact copies."""
+    assert jax.default_backend() == "cpu"
+    rng = np.random.default_rng(2)
+    n = 37
+    x = rng.normal(size=(n, 5)).astype(dt)
+    x[30] = x[3] * (1 + 1e-6)  # a near-duplicate pair in different tiles
+    x[20] = x[2]  # an exact duplicate: a different point, so no exact-diagonal treatment
+    kf = ntkd.mlp_kernel_fn(3, activation=activation, W_std=1.3, b_std=0.4)
+    calls = []
+    real = K._symmetric_tiles
+
+    def spy(x, cfg, edge):
+        calls.append(edge)
+        return real(x, cfg, edge)
+
+    monkeypatch.setattr(K, "_symmetric_tiles", spy)
+    monkeypatch.setattr(K, "TILE_EDGE", 10**9)
+    one_pass = [np.asarray(k) for k in kf(x)]
+    alone = [np.asarray(k)[:, 0, 0] for k in jax.jit(jax.vmap(lambda u: kf(u[None])))(x)]
+    assert not calls
+    rtol = 1e-6 if dt == np.float32 else 1e-13
+    for edge, tile in ((4, 4), (10, 10), (12, 10), (36, 19)):  # (TILE_EDGE, the tile edge it gives)
+        monkeypatch.setattr(K, "TILE_EDGE", edge)
+        calls.clear()
+        runs = {
+            "eager": [np.asarray(k) for k in kf(x)],
+            "jit": [np.asarray(k) for k in jax.jit(lambda u: kf(u))(x)],
+            "vmap": [np.asarray(k)[1] for k in jax.jit(jax.vmap(lambda u: kf(u)))(np.stack([x[::-1], x]))],
+            "ntk, nngp": [np.asarray(k) for k in kf(x, None, ("ntk", "nngp"))][::-1],
+            "alone": [np.asarray(kf(x, None, g)) for g in ("nngp", "ntk")],
+        }
+        assert calls and set(calls) == {tile}, calls  # the tiled path ran, with the expected tile edge
+        mirrored = ~_covered_together(n, tile)
+        assert mirrored.any()
+        for how, got in runs.items():
+            for k, (g, ref) in enumerate(zip(got, one_pass)):
+                scale = rtol * np.max(np.abs(ref))  # erf kernels without bias pass through 0
+                assert g.shape == ref.shape == (n, n)
+                np.testing.assert_allclose(g, ref, rtol=rtol, atol=scale, err_msg=f"{how}, edge {edge}")
+                np.testing.assert_allclose(np.diag(g), alone[k], rtol=4 * np.finfo(dt).eps, err_msg=how)
+                np.testing.assert_array_equal(g[mirrored], g.T[mirrored], err_msg=how)
+        np.testing.assert_allclose(runs["jit"][1], runs["eager"][1], rtol=4 * np.finfo(dt).eps)
+
+
+def test_tile_edge():
+    """Tiles as even as possible, and none for small kernels or off CPU."""
+    assert K._tile_edge(K.TILE_EDGE) is None
+    assert K._tile_edge(4000) == 500 and K._tile_edge(513) == 257 and K._tile_edge(1024) == 512
+    assert K._tile_edge(8001) == 501  # 16 tiles
