@@ -10,6 +10,11 @@ rows is reported.
     python benchmarks/kernel_scale.py --n 20000 --depth 5            # one device, result in RAM
     python benchmarks/kernel_scale.py --n 8000 --devices 1 2 4        # forced host devices
     python benchmarks/kernel_scale.py --n 50000 --get ntk --memmap /tmp/k
+    python benchmarks/kernel_scale.py --n 12000 20000 --eager       # kernel_fn(x, None, get), one program
+
+``--eager`` times ``kernel_fn(x, None, get)`` called outside ``jax.jit`` instead of ``kernel_matrix``
+(on CPU one program of symmetric tiles, result on the device, which is host memory; no ``out=``), as
+a comparison for kernels that fit in memory.
 
 Rows are appended to benchmarks/results/kernel_scale.jsonl (``--results`` to change) and printed as a
 markdown table.
@@ -48,8 +53,11 @@ CHILD = textwrap.dedent("""
             last[0] = time.perf_counter()
             print(f"  tiles {done}/{total} ({last[0] - t0:.0f} s)", file=sys.stderr, flush=True)
 
-    k = ntkd.kernel_matrix(kf, x, get=get, block_size=a["block_size"], devices=a["devices"], out=out,
-                           progress=progress)
+    if a["eager"]:
+        k = [np.asarray(kk) for kk in kf(x, None, get)]
+    else:
+        k = ntkd.kernel_matrix(kf, x, get=get, block_size=a["block_size"], devices=a["devices"], out=out,
+                               progress=progress)
     wall = time.perf_counter() - t0
     rows = np.sort(np.random.default_rng(0).choice(n, 32, replace=False))
     ref = kf(x64[rows], x64, get)
@@ -73,6 +81,7 @@ def main(argv=None):
     ap.add_argument("--devices", type=int, nargs="+", default=[1],
                     help="device counts; >1 forces that many host devices on CPU")
     ap.add_argument("--memmap", default=None, help="folder for .npy memory maps instead of RAM")
+    ap.add_argument("--eager", action="store_true", help="kernel_fn(x, None, get) instead of kernel_matrix")
     ap.add_argument("--results", type=Path, default=Path(__file__).parent / "results" / "kernel_scale.jsonl")
     args = ap.parse_args(argv)
     args.results.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +89,9 @@ def main(argv=None):
     for n in args.n:
         for nd in args.devices:
             case = {"n": n, "d": args.d, "depth": args.depth, "activation": args.activation, "get": args.get,
-                    "block_size": args.block_size, "devices": nd, "memmap": args.memmap}
+                    "block_size": args.block_size, "devices": nd, "memmap": args.memmap, "eager": args.eager}
+            if args.eager and (nd > 1 or args.memmap):
+                sys.exit("--eager runs on one device into RAM: leave out --devices > 1 and --memmap")
             env = dict(os.environ)
             if nd > 1:
                 env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={nd}".strip()
@@ -97,7 +108,7 @@ def main(argv=None):
           "max rel err |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['n']} | {r['d']} | {r['depth']} | {'+'.join(r['get'])} | {r['block_size']} | {r['devices']} | "
+        print(f"| {r['n']} | {r['d']} | {r['depth']} | {'+'.join(r['get'])} | {'eager' if r.get('eager') else r['block_size']} | {r['devices']} | "
               f"{r['wall_s']:.1f} | {r['n'] ** 2 / r['wall_s'] / 1e6:.0f} | {r['peak_rss_gib']:.2f} | "
               f"{r['result_gib']:.2f} | {r['max_rel_err']:.1e} |")
 

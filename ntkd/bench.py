@@ -7,7 +7,8 @@ One *case* is (activation, depth, d, n, dtype). For each case the benchmark time
   n × n kernel pair of x ~ N(0, 1)^(n × d) (W_std = b_std = 1, NTK parameterization); with
   ``get="ntk"``, ``(x, None, "ntk")``, the NTK alone (what the issue's target names, and what the sweep
   engine asks for), from both libraries;
-* the floor: the bare Gram matmul ``x @ x.T`` in the same dtype, jitted (no kernel can beat it);
+* the floor: the bare Gram matmul ``x @ x.T`` in the same dtype, jitted (what an untiled kernel pays; a
+  symmetric kernel on CPU computes only the Gram tiles on and above the diagonal, so it can go below);
 * neural-tangents 0.6.5 ``stax.serial(...)[2]`` on the same inputs, jitted, in its pinned environment
   (``scripts/nt_env.sh``) as a subprocess (``ntkd/_nt_worker.py``), when that environment exists.
 
