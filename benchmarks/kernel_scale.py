@@ -108,7 +108,8 @@ def main(argv=None):
           "max rel err |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['n']} | {r['d']} | {r['depth']} | {'+'.join(r['get'])} | {'eager' if r.get('eager') else r['block_size']} | {r['devices']} | "
+        block = "eager" if r.get("eager") else r["block_size"]
+        print(f"| {r['n']} | {r['d']} | {r['depth']} | {'+'.join(r['get'])} | {block} | {r['devices']} | "
               f"{r['wall_s']:.1f} | {r['n'] ** 2 / r['wall_s'] / 1e6:.0f} | {r['peak_rss_gib']:.2f} | "
               f"{r['result_gib']:.2f} | {r['max_rel_err']:.1e} |")
 

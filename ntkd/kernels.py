@@ -443,7 +443,8 @@ def _block(x1, x2, start, *, rows, symmetric, cfg: _Cfg, guard: bool = False):
 
 
 #: A symmetric kernel on CPU with more than this many points is computed in square tiles of at most
-#: this edge (:func:`_symmetric_tiles`). 400-800 measured alike at n = 4000-8000 (benchmarks/README.md).
+#: this edge (:func:`_symmetric_tiles`). Edges of 400-800 ran alike at n = 4000 and 8000 and 256 was
+#: slower, in a prototype that is not kept (benchmarks/README.md says so, without figures).
 TILE_EDGE = 512
 
 
@@ -462,7 +463,7 @@ def _symmetric_tiles(x, cfg: _Cfg, edge: int):
     A loop (one compiled body) goes over the tiles: a tile's Gram block and its packed recursion stay
     in cache, each is written into the outputs (and transposed into the mirror position) right after
     it is computed, and only ~(n² + n·edge)/2 entries are computed. Against one untiled pass at
-    n = 4000 on 2 CPU cores this is 1.2-1.6x faster (benchmarks/README.md), and the temporaries are a
+    n = 4000 on 2 CPU cores this is 1.3-1.7x faster (benchmarks/README.md), and the temporaries are a
     few tiles whatever n is. The tile starts are ``k·edge`` clipped to ``n - edge``, so a ragged last
     tile overlaps its neighbour; overlapping entries are written again with the same formula, and
     every pair of the same row gets the exact diagonal wherever it falls (the mask is built from the
@@ -709,7 +710,9 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
         ``stax`` kernel_fn (duck typing).
       x1: inputs ``(n1, d)``. x2: inputs ``(n2, d)`` or ``None`` for the symmetric kernel.
       get: ``"ntk"``, ``"nngp"`` (one ``(n1, n2)`` array) or a tuple of names (a namedtuple of arrays).
-      block_size: tile edge. On CPU 2048 is a good default. On a GPU the host's copies of the tiles take
+      block_size: tile edge. On CPU 2048 is a good default. A symmetric CPU kernel that fits in memory
+        is faster as ``kernel_fn(x)`` itself, one program of small tiles (n = 20,000: 4.5 s against
+        8.0-8.6 s here; benchmarks/README.md). On a GPU the host's copies of the tiles take
         nearly all the time (n = 50,000 on an H100: 20.5 s with 8192, 21.7 s with 2048, of which the
         device's share is under 0.1 s; benchmarks/README.md).
       devices: ``None`` (all ``jax.local_devices()``), a count k (the first k), or a list of devices.
