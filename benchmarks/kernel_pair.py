@@ -6,8 +6,14 @@ comparisons of a change (run it on each checkout, one after the other) and for e
     python benchmarks/kernel_pair.py --batch 4 --n 2000 --depth 3 5 --dtype float32   # under vmap
     python benchmarks/kernel_pair.py --get ntk --batch 4 --n 2000 --depth 3 5          # NTK alone
 
+    python benchmarks/kernel_pair.py --d 784 --near-pairs 100 --depth 3   # 100 near-duplicate pairs
+    python benchmarks/kernel_pair.py --d 784 --cluster --depth 3           # every pair near-duplicate
+
 Each case is ``jax.jit`` of ``kernel_fn(x, None, get)`` (``get`` ("nngp", "ntk") or "ntk") on
 x ~ N(0, 1)^(n × d), seed 0; with ``--batch B`` it is ``jax.jit(jax.vmap(...))`` over B such inputs.
+``--near-pairs P`` makes P random rows near-duplicates of P others (x' = x(1 + 1e-4): 1 - cos ~ 0 for
+ReLU's near-duplicate check at d > 64); ``--cluster`` draws all rows as m + 0.05·N(0, 1) around one
+m ~ N(0, 1)^d (1 - cos ≈ 0.0025 for every pair: every block takes its 1 - cos from differences).
 """
 import argparse
 import statistics
@@ -30,11 +36,20 @@ def main(argv=None):
     ap.add_argument("--get", choices=("pair", "ntk"), default="pair")
     ap.add_argument("--batch", type=int, default=0, help="vmap over this many inputs (0: no vmap)")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--near-pairs", type=int, default=0, help="rows made near-duplicates of others")
+    ap.add_argument("--cluster", action="store_true", help="all rows near one point")
     a = ap.parse_args(argv)
     jax.config.update("jax_enable_x64", True)
     rng = np.random.default_rng(0)
     shape = (a.batch, a.n, a.d) if a.batch else (a.n, a.d)
     x64 = rng.normal(size=shape)
+    if a.cluster:
+        x64 = rng.normal(size=shape[:-2] + (1, a.d)) + 0.05 * x64
+    if a.near_pairs:
+        idx = rng.permutation(a.n)[:2 * a.near_pairs]
+        x64[..., idx[:a.near_pairs], :] = x64[..., idx[a.near_pairs:], :] * (1 + 1e-4)
+    inputs = "cluster" if a.cluster else (f"{a.near_pairs} near pairs" if a.near_pairs else "normal")
+    print(f"inputs: {inputs}, n = {a.n}, d = {a.d}")
     print("| activation | depth | dtype | get | batch | median (s) |\n|---|---|---|---|---|---|")
     for dt in a.dtype:
         x = jnp.asarray(x64, dt)

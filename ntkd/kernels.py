@@ -210,29 +210,109 @@ def _pack(get, values: dict):
 
 
 #: Inputs with at most this many features get 1 - cos(x, x') from direct pairwise differences
-#: (exact for near-duplicates); wider inputs use the Gram matrix (cheaper, ~eps·sqrt(d) absolute error).
+#: (exact for near-duplicates); wider inputs use the Gram matrix (cheaper, ~eps·sqrt(d) absolute error),
+#: and pairs whose Gram value falls below :data:`NEAR_DELTA` are recomputed from differences.
 EXACT_DISTANCE_MAX_DIM = 64
+#: For inputs wider than :data:`EXACT_DISTANCE_MAX_DIM`: pairs of distinct points with 1 - cos below this
+#: (by the Gram matrix) are near-duplicates. The Gram matrix gets their 1 - cos with a large relative
+#: error, which the angle amplifies (the float32 ReLU NTK was off by up to 1.1e-4 at d = 784), so a
+#: block that has any takes their 1 - cos from differences instead (a conditional: blocks without any
+#: pay only the check). Pairs just above 2^-6 (cos θ < 0.984) keep the Gram's error, which stays within
+#: the 1e-5 float32 target (tests/test_kernels.py checks d = 784 at depth 5); real data's nearest
+#: distinct neighbours are rarely that close, random points never.
+NEAR_DELTA = 2.0**-6
+#: A block whose points have at most this many near-duplicates each recomputes only those pairs
+#: (gathered); one with more recomputes all its pairs from differences and keeps the near ones.
+NEAR_PER_ROW = 2
 
 
-def _one_minus_cos_inputs(x1, x2, q1, q2, diag, gram):
-    """δ = 1 - cos(x1_i, x2_j), accurate also when the two inputs nearly coincide (``gram`` = x1 x2^T,
-    used for inputs wider than :data:`EXACT_DISTANCE_MAX_DIM`)."""
-    d = x1.shape[1]
-    n1 = jnp.sqrt(q1 * d)
-    n2 = jnp.sqrt(q2 * d)
-    if d <= EXACT_DISTANCE_MAX_DIM:
-        sq = jnp.zeros((x1.shape[0], x2.shape[0]), x1.dtype)
-        for i in range(d):  # unrolled: n1 x n2 memory, no (n1, n2, d) intermediate
-            diff = x1[:, i:i + 1] - x2[None, :, i]
+def _sq_distances(x1, x2):
+    """|x1_i - x2_j|² ``(n1, n2)`` from differences, summed over the features in order. Features are
+    taken in unrolled groups of :data:`EXACT_DISTANCE_MAX_DIM` (a loop over groups beyond that, zero
+    padded, which adds exact zeros): n1 x n2 memory, no (n1, n2, d) intermediate."""
+    d, g = x1.shape[1], EXACT_DISTANCE_MAX_DIM
+
+    def group(xa, xb, sq):
+        for i in range(xa.shape[1]):
+            diff = xa[:, i:i + 1] - xb[None, :, i]
             sq = sq + diff * diff
-        delta = (sq - (n1 - n2) ** 2) / (2 * n1 * n2)
-    else:
-        delta = 1 - gram / (n1 * n2)
+        return sq
+
+    sq = jnp.zeros((x1.shape[0], x2.shape[0]), x1.dtype)
+    if d <= g:
+        return group(x1, x2, sq)
+    pad = -d % g
+    x1p, x2p = jnp.pad(x1, ((0, 0), (0, pad))), jnp.pad(x2, ((0, 0), (0, pad)))
+
+    def body(k, sq):
+        xa = jax.lax.dynamic_slice_in_dim(x1p, k * g, g, axis=1)
+        xb = jax.lax.dynamic_slice_in_dim(x2p, k * g, g, axis=1)
+        return group(xa, xb, sq)
+
+    return jax.lax.fori_loop(0, (d + pad) // g, body, sq)
+
+
+def _norms(q1, q2, d):
+    return jnp.sqrt(q1 * d), jnp.sqrt(q2 * d)
+
+
+def _finish_delta(delta, n1, n2, diag):
     delta = jnp.where(n1 * n2 > 0, delta, 1)
     delta = jnp.clip(delta, 0, 2)
     if diag is not None:
         delta = _set_diag(delta, 0, diag)
     return delta
+
+
+def _gram_delta(gram, q1, q2, diag, d):
+    """δ = 1 - gram / (|x||x'|) and the mask of near-duplicate pairs (δ < :data:`NEAR_DELTA`, not the
+    same point), for inputs wider than :data:`EXACT_DISTANCE_MAX_DIM`."""
+    n1, n2 = _norms(q1, q2, d)
+    delta = _finish_delta(1 - gram / (n1 * n2), n1, n2, diag)
+    near = delta < NEAR_DELTA
+    return delta, (near if diag is None else near & ~diag)
+
+
+def _needs_near_check(act, depth, d):
+    """Whether the recursion uses 1 - cos of the inputs from the Gram matrix (the ReLU family, wide inputs)."""
+    return act.name == "ab_relu" and depth > 0 and d > EXACT_DISTANCE_MAX_DIM
+
+
+def _one_minus_cos_inputs(x1, x2, q1, q2, diag, gram, exact_near):
+    """δ = 1 - cos(x1_i, x2_j), accurate also when the two inputs nearly coincide: from differences,
+    ``(|x - x'|² - (|x| - |x'|)²) / (2|x||x'|)`` (no cancellation), for inputs of at most
+    :data:`EXACT_DISTANCE_MAX_DIM` features. Wider inputs take ``1 - gram / (|x||x'|)`` (``gram`` =
+    x1 x2^T), and with ``exact_near`` their near-duplicate pairs (:data:`NEAR_DELTA`) take the
+    formula of differences: only those pairs, gathered, when no point has more than
+    :data:`NEAR_PER_ROW` of them, else every pair of the block. :func:`_packed` sets ``exact_near``
+    for the blocks that have any."""
+    d = x1.shape[1]
+    n1, n2 = _norms(q1, q2, d)
+
+    def from_differences():
+        return _finish_delta((_sq_distances(x1, x2) - (n1 - n2) ** 2) / (2 * n1 * n2), n1, n2, diag)
+
+    if d <= EXACT_DISTANCE_MAX_DIM:
+        return from_differences()
+    delta, near = _gram_delta(gram, q1, q2, diag, d)
+    if not exact_near:
+        return delta
+    per_row = jnp.sum(near, axis=1, dtype=jnp.int32)
+
+    def few():  # each row's nearest columns (at most NEAR_PER_ROW of them near), gathered
+        k = min(NEAR_PER_ROW, x2.shape[0])
+        _, j = jax.lax.top_k(-jnp.where(near, delta, jnp.inf), k)  # (n1, k)
+        i = jnp.broadcast_to(jnp.arange(x1.shape[0])[:, None], j.shape)
+        diff = x1[i] - x2[j]  # (n1, k, d)
+        a, b = n1[i, 0], n2[0, j]
+        fixed = jnp.clip((jnp.sum(diff * diff, axis=-1) - (a - b) ** 2) / (2 * a * b), 0, 2)
+        unused = jnp.arange(k)[None, :] >= per_row[:, None]
+        return delta.at[jnp.where(unused, x1.shape[0], i), j].set(fixed, mode="drop")
+
+    def many():  # every pair of the block from differences, the near ones kept
+        return jnp.where(near, from_differences(), delta)
+
+    return jax.lax.cond(_any_unbatched(jnp.max(per_row) > NEAR_PER_ROW), many, few)
 
 
 def _dense_vectors(a, b2):
@@ -269,7 +349,7 @@ def _ntk_step(ntk, sigma, sig_act, dot, *, w2, parameterization, width, has_bias
 
 
 def _relu_recursion(x1, x2, q1, q2, diag, gram, sigma, ntk, *, depth, act, W_std, b_std, parameterization, width,
-                    want_ntk):
+                    want_ntk, exact_near):
     """Hidden layers of the ReLU family ``a·min(u,0) + b·max(u,0)`` on the angle representation.
 
     Each entry carries δ = 1 - cos θ of its two pre-activations (``_dense_delta`` after each Dense
@@ -297,7 +377,7 @@ def _relu_recursion(x1, x2, q1, q2, diag, gram, sigma, ntk, *, depth, act, W_std
     inv2pi = 1 / (2 * math.pi)
     # pre-activation variances (vectors), and the first Dense layer on δ
     Q1, Q2 = w2 * q1 + b2, w2 * q2 + b2
-    delta = _one_minus_cos_inputs(x1, x2, q1, q2, diag, gram)
+    delta = _one_minus_cos_inputs(x1, x2, q1, q2, diag, gram, exact_near)
     delta = _dense_delta(delta, _dense_vectors(w2 * q1, b2), _dense_vectors(w2 * q2, b2), b2)
     for layer in range(depth):
         last = layer == depth - 1
@@ -334,10 +414,12 @@ def _relu_recursion(x1, x2, q1, q2, diag, gram, sigma, ntk, *, depth, act, W_std
     return sigma, ntk
 
 
-def _mlp_kernel(x1, x2, q1, q2, diag, *, depth, act, W_std, b_std, parameterization, width, want_ntk):
+def _mlp_kernel(x1, x2, q1, q2, diag, gram, *, depth, act, W_std, b_std, parameterization, width, want_ntk,
+                exact_near=False):
     """Core recursion on x1 ``(n1, d)`` against x2 ``(n2, d)`` with their input variances ``q1 (n1, 1)``,
-    ``q2 (1, n2)`` (``|x|²/d``) and ``diag``: None, or the ``(n1, n2)`` mask of pairs that are the same
-    input point, which then get correlation exactly 1 (the exact diagonal of a symmetric kernel).
+    ``q2 (1, n2)`` (``|x|²/d``), their Gram matrix ``gram = x1 x2^T`` and ``diag``: None, or the
+    ``(n1, n2)`` mask of pairs that are the same input point, which then get correlation exactly 1 (the
+    exact diagonal of a symmetric kernel). ``exact_near``: see :func:`_one_minus_cos_inputs`.
     Returns (nngp, ntk or None), the NTK only with ``want_ntk``."""
     dtype = x1.dtype
     d = x1.shape[1]
@@ -346,7 +428,6 @@ def _mlp_kernel(x1, x2, q1, q2, diag, *, depth, act, W_std, b_std, parameterizat
     has_bias = b_std is not None
 
     # Input layer statistics: nngp_in = x1 x2^T / d, then the first Dense layer.
-    gram = mm(x1, x2.T)
     nngp_in = gram / d
     if diag is not None:
         nngp_in = _set_diag(nngp_in, q1[:, 0], diag)
@@ -357,7 +438,7 @@ def _mlp_kernel(x1, x2, q1, q2, diag, *, depth, act, W_std, b_std, parameterizat
         ntk = sigma
     if act.name == "ab_relu" and depth > 0:
         kw = dict(depth=depth, act=act, W_std=W_std, b_std=b_std, parameterization=parameterization,
-                  width=width, want_ntk=want_ntk)
+                  width=width, want_ntk=want_ntk, exact_near=exact_near)
         sigma, ntk = _relu_recursion(x1, x2, q1, q2, diag, gram, sigma, ntk, **kw)
     else:
         q1, q2 = w2 * q1 + b2, w2 * q2 + b2
@@ -399,24 +480,56 @@ def _opaque_true_vmap(axis_size, in_batched, x):
     return _opaque_true(x), False
 
 
-def _packed(xr, xc, row_start, col_start, *, symmetric, cfg: _Cfg):
+@jax.custom_batching.custom_vmap
+def _any_unbatched(m):
+    """``jnp.any(m)``; under ``jax.vmap`` one unbatched scalar, any over the whole batch (so that a
+    conditional on it stays a conditional, not a select that runs both branches)."""
+    return jnp.any(m)
+
+
+@_any_unbatched.def_vmap
+def _any_unbatched_vmap(axis_size, in_batched, m):
+    return _any_unbatched(m), False
+
+
+def _packed(xr, xc, row_start, col_start, *, symmetric, cfg: _Cfg, qr=None, qc=None):
     """The kernel of the points ``xr`` against ``xc``, packed into ONE array: the wanted output itself,
     or for two outputs ``complex(first, second)`` in ``cfg.names`` order (see :func:`_unpack`).
     ``symmetric``: both are rows of one input, ``xr`` from row ``row_start`` and ``xc`` from
-    ``col_start`` (either may be traced), and the pairs of the same row get the exact diagonal."""
+    ``col_start`` (either may be traced), and the pairs of the same row get the exact diagonal.
+    ``qr``, ``qc``: the points' ``|x|²/d`` when the caller has them.
+
+    For the ReLU family on inputs wider than :data:`EXACT_DISTANCE_MAX_DIM` a conditional on the Gram
+    block chooses between two fused passes: without near-duplicate pairs (:data:`NEAR_DELTA`) 1 - cos
+    comes from the Gram block alone; with any, their 1 - cos comes from pairwise differences. Checking
+    costs one more read of the Gram block; only blocks with near-duplicates pay for the differences.
+    Under ``jax.vmap`` one check covers the whole batch (a conditional, not a select).
+    """
     d = xr.shape[1]
-    qr = jnp.sum(xr * xr, axis=1) / d
-    qc = jnp.sum(xc * xc, axis=1) / d
-    diag = None
-    if symmetric:
-        diag = (row_start + jnp.arange(xr.shape[0]))[:, None] == (col_start + jnp.arange(xc.shape[0]))[None, :]
-    nngp, ntk = _mlp_kernel(xr, xc, qr[:, None], qc[None, :], diag, depth=cfg.depth, act=cfg.act,
-                            W_std=cfg.W_std, b_std=cfg.b_std, parameterization=cfg.parameterization,
-                            width=cfg.width, want_ntk="ntk" in cfg.names)
-    vals = {"nngp": nngp, "ntk": ntk}
-    if len(cfg.names) == 1:
-        return vals[cfg.names[0]]
-    return jax.lax.complex(vals[cfg.names[0]], vals[cfg.names[1]])
+    qr = jnp.sum(xr * xr, axis=1) / d if qr is None else qr
+    qc = jnp.sum(xc * xc, axis=1) / d if qc is None else qc
+
+    def same_point():  # built where it is used: an operand of the conditional would be written out
+        if not symmetric:
+            return None
+        return (row_start + jnp.arange(xr.shape[0]))[:, None] == (col_start + jnp.arange(xc.shape[0]))[None, :]
+
+    gram = mm(xr, xc.T)
+
+    def run(exact_near):
+        nngp, ntk = _mlp_kernel(xr, xc, qr[:, None], qc[None, :], same_point(), gram, depth=cfg.depth, act=cfg.act,
+                                W_std=cfg.W_std, b_std=cfg.b_std, parameterization=cfg.parameterization,
+                                width=cfg.width, want_ntk="ntk" in cfg.names, exact_near=exact_near)
+        vals = {"nngp": nngp, "ntk": ntk}
+        if len(cfg.names) == 1:
+            return vals[cfg.names[0]]
+        return jax.lax.complex(vals[cfg.names[0]], vals[cfg.names[1]])
+
+    if not _needs_near_check(cfg.act, cfg.depth, d):
+        return run(False)
+    near = _gram_delta(gram, qr[:, None], qc[None, :], same_point(), d)[1]
+    # rows first: XLA fuses the mask into a row reduction (a reduction of the whole block is not fused)
+    return jax.lax.cond(_any_unbatched(jnp.any(near, axis=1)), lambda: run(True), lambda: run(False))
 
 
 def _block(x1, x2, start, *, rows, symmetric, cfg: _Cfg, guard: bool = False):
@@ -478,14 +591,18 @@ def _symmetric_tiles(x, cfg: _Cfg, edge: int):
     rows = jnp.asarray(starts[ii], jnp.int32)
     cols = jnp.asarray(starts[jj], jnp.int32)
 
-    def tile(a, b, i, j):
-        return _packed(a, b, i, j, symmetric=True, cfg=cfg)
+    q = jnp.sum(x * x, axis=1) / x.shape[1]  # once, not per tile
+
+    def tile(a, b, qa, qb, i, j):
+        return _packed(a, b, i, j, symmetric=True, cfg=cfg, qr=qa, qc=qb)
 
     def body(k, outs):
         i, j = rows[k], cols[k]
         a = jax.lax.dynamic_slice_in_dim(x, i, edge)
         b = jax.lax.dynamic_slice_in_dim(x, j, edge)
-        z = jax.lax.cond(_opaque_true(a), tile, tile, a, b, i, j)
+        qa = jax.lax.dynamic_slice_in_dim(q, i, edge)
+        qb = jax.lax.dynamic_slice_in_dim(q, j, edge)
+        z = jax.lax.cond(_opaque_true(a), tile, tile, a, b, qa, qb, i, j)
         parts = _unpack(z, cfg.names)
         # the mirror first: on a diagonal tile (i == j) the tile itself is written last
         return tuple(jax.lax.dynamic_update_slice(jax.lax.dynamic_update_slice(o, parts[name].T, (j, i)),

@@ -6,7 +6,9 @@
 * the row-blocked evaluation equals the one-block evaluation (symmetric with the exact diagonal, and
   cross kernels), whatever the block size;
 * the tiled evaluation of symmetric kernels on CPU equals the untiled one, whatever the tile edge
-  (ragged, overlapping last tiles included), eager, jitted and vmapped, with mirrored entries exact.
+  (ragged, overlapping last tiles included), eager, jitted and vmapped, with mirrored entries exact;
+* squared distances from differences (``_sq_distances``, feature groups beyond 64) against float64 NumPy,
+  and the near-duplicate check of wide inputs under ``jax.vmap`` (one check for the whole batch).
 """
 import jax
 import jax.numpy as jnp
@@ -119,18 +121,20 @@ def _covered_together(n, edge):
     return (tile_of[:, :, None] & tile_of[:, None, :]).any(axis=0)
 
 
-@pytest.mark.parametrize("activation", ["relu", "erf"])
+@pytest.mark.parametrize("activation, d", [("relu", 5), ("erf", 5), ("relu", 100)])  # d > 64: Gram + check
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
-def test_symmetric_tiles_equal_one_pass(activation, dt, monkeypatch):
+def test_symmetric_tiles_equal_one_pass(activation, dt, d, monkeypatch):
     """Symmetric kernels on CPU with more than ``TILE_EDGE`` points go through ``_symmetric_tiles``: the
     result must equal one untiled pass for every tile edge (even tiles, a ragged last tile that overlaps
     its neighbour, two tiles), keep the exact diagonal (each entry is the kernel of that point alone,
     also where a diagonal pair falls into an off-diagonal tile), be the same eager, under jit and under
-    vmap, hold mirrored entries as exact copies, and match the float64 NumPy reference entry by entry."""
+    vmap, hold mirrored entries as exact copies, and match the float64 NumPy reference entry by entry.
+    At d = 100 the ReLU tiles holding the near-duplicate pairs take their 1 - cos from differences
+    (``NEAR_DELTA``) and the others from the Gram block."""
     assert jax.default_backend() == "cpu"
     rng = np.random.default_rng(2)
     n = 37
-    x = rng.normal(size=(n, 5)).astype(dt)
+    x = rng.normal(size=(n, d)).astype(dt)
     x[30] = x[3] * (1 + 1e-6)  # a near-duplicate pair in different tiles
     x[20] = x[2]  # an exact duplicate: a different point, so no exact-diagonal treatment
     kf = ntkd.mlp_kernel_fn(3, activation=activation, W_std=1.3, b_std=0.4)
@@ -189,3 +193,42 @@ def test_tile_edge(monkeypatch):
     assert K._tile_edge(8001) == 501  # 16 tiles
     monkeypatch.setattr(K.jax, "default_backend", lambda: "gpu")
     assert K._tile_edge(4000) is None
+
+
+@pytest.mark.parametrize("d", [3, 64, 150])
+def test_sq_distances_match_numpy(d):
+    """|x_i - y_j|² from differences, in unrolled groups of 64 features (a loop over groups, zero padded,
+    beyond that): float32 within a few ulps of the float64 NumPy sum of the same float32 inputs, and
+    exact zeros for equal points."""
+    rng = np.random.default_rng(d)
+    x, y = rng.normal(size=(7, d)).astype(np.float32), rng.normal(size=(5, d)).astype(np.float32)
+    y[2] = x[4]
+    y[3] = x[1] * (1 + 1e-6)
+    got = np.asarray(jax.jit(K._sq_distances)(x, y), np.float64)
+    ref = ((x[:, None, :].astype(np.float64) - y[None, :, :]) ** 2).sum(-1)
+    assert got[4, 2] == 0
+    np.testing.assert_allclose(got, ref, rtol=d * np.finfo(np.float32).eps)
+
+
+def test_near_duplicate_check_under_vmap():
+    """Wide ReLU inputs under vmap: the batch member with near-duplicates is accurate (its 1 - cos from
+    differences) and the one without gives what it gives alone. One unbatched check covers the batch,
+    so the conditional stays a conditional."""
+    rng = np.random.default_rng(5)
+    clean = rng.normal(size=(12, 100))
+    dup = clean.copy()
+    dup[7] = dup[2] * (1 + 1e-4) + 1e-4 * rng.normal(size=100)  # 1 - cos ≈ 5e-9: a near-duplicate
+    xs = np.stack([clean, dup]).astype(np.float32)
+    kf = ntkd.mlp_kernel_fn(5, W_std=1.4, b_std=0.2)
+    batched = jax.jit(jax.vmap(lambda u: kf(u, None, ("nngp", "ntk"))))(xs)
+    ref = mlp_kernels(xs[1].astype(np.float64), xs[1].astype(np.float64), 5, "relu", 1.4, 0.2)
+    for k, g in enumerate(("nngp", "ntk")):
+        alone = np.asarray(kf(xs[0], None, g))
+        np.testing.assert_allclose(np.asarray(batched[k][0]), alone, rtol=4 * np.finfo(np.float32).eps)
+        got = np.asarray(batched[k][1])
+        assert scaled_error(got, ref[k], np.diag(ref[k]), np.diag(ref[k])) <= 1e-6
+    # the check stays a conditional under vmap: as many as in the unbatched program (a batched
+    # predicate would turn it into a select of both branches)
+    conds = [str(jax.make_jaxpr(f)(u)).count("cond[")
+             for f, u in ((lambda u: kf(u, None, "ntk"), xs[0]), (jax.vmap(lambda u: kf(u, None, "ntk")), xs))]
+    assert conds[0] >= 1 and conds[1] == conds[0], conds

@@ -109,6 +109,53 @@ def test_float32_near_duplicates_relu(activation, gap):
         assert scaled_error(k32, k64, d, d) <= 2e-6
 
 
+@pytest.mark.parametrize("copies", [2, 4])
+@pytest.mark.parametrize("d", [65, 784])
+@pytest.mark.parametrize("gap", [1e-1, 1e-3, 1e-5])
+def test_float32_near_duplicates_relu_wide_inputs(d, gap, copies):
+    """Inputs wider than EXACT_DISTANCE_MAX_DIM take 1 - cos from the Gram matrix, whose rounding
+    (~eps·sqrt(d)) is a large relative error for near-duplicates (the float32 NTK was off by up to
+    1.1e-4 at d = 784); their pairs take pairwise differences instead (NEAR_DELTA): gathered for points
+    with at most NEAR_PER_ROW near-duplicates (``copies`` = 2), for the whole block otherwise (4).
+    Symmetric and cross kernels against the float64 NumPy reference on the same float32 inputs."""
+    rng = np.random.default_rng(int(d / gap) + copies)
+    base = rng.normal(size=(5, d))
+    x = np.concatenate([base] + [base * (1 + gap) ** k + gap * rng.normal(size=base.shape)
+                                 for k in range(1, copies)]).astype(np.float32)
+    x2 = np.concatenate([x[:3] * (1 - gap), rng.normal(size=(2, d))]).astype(np.float32)
+    x64, x264 = x.astype(np.float64), x2.astype(np.float64)
+    kf = ntkd.mlp_kernel_fn(5, W_std=1.3, b_std=0.2)
+    d1 = [np.diag(r) for r in mlp_kernels(x64, x64, 5, "relu", 1.3, 0.2)]
+    d2 = [np.diag(r) for r in mlp_kernels(x264, x264, 5, "relu", 1.3, 0.2)]
+    for b, b64, dd in ((None, x64, d1), (x2, x264, d2)):
+        ref = mlp_kernels(x64, b64, 5, "relu", 1.3, 0.2)
+        got = kf(x, b, ("nngp", "ntk"))
+        for k in range(2):
+            assert scaled_error(np.asarray(got[k], np.float64), ref[k], d1[k], dd[k]) <= 1e-6, (k, b is None)
+
+
+def test_float32_pairs_just_above_near_delta():
+    """Pairs at 1 - cos just above NEAR_DELTA keep the Gram matrix's rounding (no differences): their
+    float32 error must still be within the 1e-5 target, at d = 784 and depth 5."""
+    from ntkd.kernels import NEAR_DELTA
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(10, 784))
+    u = x / np.linalg.norm(x, axis=1, keepdims=True)
+    o = rng.normal(size=x.shape)
+    o -= (o * u).sum(1, keepdims=True) * u
+    o /= np.linalg.norm(o, axis=1, keepdims=True)
+    c = 1 - 1.05 * NEAR_DELTA
+    y = (c * u + np.sqrt(1 - c * c) * o) * np.linalg.norm(x, axis=1, keepdims=True) * rng.uniform(0.9, 1.1, (10, 1))
+    z = np.concatenate([x, y]).astype(np.float32)
+    z64 = z.astype(np.float64)
+    cos = (z64[:10] * z64[10:]).sum(1) / np.linalg.norm(z64[:10], axis=1) / np.linalg.norm(z64[10:], axis=1)
+    assert np.all(1 - cos > NEAR_DELTA) and np.all(1 - cos < 1.1 * NEAR_DELTA)
+    ref = mlp_kernels(z64, z64, 5, "relu", 1.3, 0.2)
+    got = ntkd.mlp_kernel_fn(5, W_std=1.3, b_std=0.2)(z, None, ("nngp", "ntk"))
+    for k in range(2):
+        assert scaled_error(np.asarray(got[k], np.float64), ref[k], np.diag(ref[k]), np.diag(ref[k])) <= 1e-5
+
+
 def test_x2_same_object_is_symmetric():
     x = _x(6, 3, 5)
     kf = ntkd.mlp_kernel_fn(2)
