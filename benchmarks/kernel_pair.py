@@ -8,6 +8,7 @@ comparisons of a change (run it on each checkout, one after the other) and for e
 
     python benchmarks/kernel_pair.py --d 784 --near-pairs 100 --depth 3   # 100 near-duplicate pairs
     python benchmarks/kernel_pair.py --d 784 --cluster --depth 3           # every pair near-duplicate
+    python benchmarks/kernel_pair.py --tile-edge 512 400 300 --depth 3      # kernels.TILE_EDGE values
 
 Each case is ``jax.jit`` of ``kernel_fn(x, None, get)`` (``get`` ("nngp", "ntk") or "ntk") on
 x ~ N(0, 1)^(n × d), seed 0; with ``--batch B`` it is ``jax.jit(jax.vmap(...))`` over B such inputs.
@@ -38,6 +39,10 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--near-pairs", type=int, default=0, help="rows made near-duplicates of others")
     ap.add_argument("--cluster", action="store_true", help="all rows near one point")
+    ap.add_argument("--tile-edge", type=int, nargs="+", default=[0],
+                    help="time each of these kernels.TILE_EDGE values (0: the library's own)")
+    ap.add_argument("--errors", action="store_true",
+                    help="also print the max relative error against float64 on the same inputs")
     a = ap.parse_args(argv)
     jax.config.update("jax_enable_x64", True)
     rng = np.random.default_rng(0)
@@ -50,11 +55,15 @@ def main(argv=None):
         x64[..., idx[:a.near_pairs], :] = x64[..., idx[a.near_pairs:], :] * (1 + 1e-4)
     inputs = "cluster" if a.cluster else (f"{a.near_pairs} near pairs" if a.near_pairs else "normal")
     print(f"inputs: {inputs}, n = {a.n}, d = {a.d}")
-    print("| activation | depth | dtype | get | batch | median (s) |\n|---|---|---|---|---|---|")
+    own_edge = ntkd.kernels.TILE_EDGE
+    head = ("| activation | depth | dtype | get | batch | tile edge | median (s) |"
+            + (" max rel err |" if a.errors else ""))
+    print(head + "\n" + "|---" * (head.count("|") - 1) + "|")
     for dt in a.dtype:
         x = jnp.asarray(x64, dt)
         for act in a.activation:
-            for depth in a.depth:
+            for depth, edge in [(dp, e) for dp in a.depth for e in a.tile_edge]:
+                ntkd.kernels.TILE_EDGE = edge or own_edge
                 kf = ntkd.mlp_kernel_fn(depth, activation=act)
                 get = ("nngp", "ntk") if a.get == "pair" else "ntk"
                 f = lambda v, kf=kf, get=get: kf(v, None, get)  # noqa: E731
@@ -65,7 +74,14 @@ def main(argv=None):
                     t0 = time.perf_counter()
                     jax.block_until_ready(f(x))
                     secs.append(time.perf_counter() - t0)
-                print(f"| {act} | {depth} | {dt} | {a.get} | {a.batch or '-'} | {statistics.median(secs):.3f} |",
+                err = ""
+                if a.errors:  # against the same library in float64 on the same (rounded) inputs
+                    got = jax.tree.leaves(f(x))
+                    ref = jax.tree.leaves(f(jnp.asarray(np.asarray(x), jnp.float64)))
+                    err = " {:.1e} |".format(max(float(np.max(np.abs(np.asarray(g, np.float64) - np.asarray(r))
+                                                             / np.abs(np.asarray(r)))) for g, r in zip(got, ref)))
+                print(f"| {act} | {depth} | {dt} | {a.get} | {a.batch or '-'} | {ntkd.kernels._tile_edge(a.n)} | "
+                      f"{statistics.median(secs):.3f} |{err}",
                       flush=True)
 
 

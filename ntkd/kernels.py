@@ -556,9 +556,11 @@ def _block(x1, x2, start, *, rows, symmetric, cfg: _Cfg, guard: bool = False):
 
 
 #: A symmetric kernel on CPU with more than this many points is computed in square tiles of at most
-#: this edge (:func:`_symmetric_tiles`). Edges of 400-800 ran alike at n = 4000 and 8000 and 256 was
-#: slower, in a prototype that is not kept (benchmarks/README.md says so, without figures).
-TILE_EDGE = 512
+#: this edge (:func:`_symmetric_tiles`). On one 2-core machine edges of 400-800 ran alike at n = 4000
+#: and 8000 and 256 was slower (a prototype, not kept); on a second, slower one 400 was up to 17 %
+#: faster than 500 (one of 16 cases 5 % slower) and 286 slower than both
+#: (`benchmarks/kernel_pair.py --tile-edge`, benchmarks/README.md).
+TILE_EDGE = 400
 
 
 def _tile_edge(n):

@@ -189,8 +189,11 @@ def test_symmetric_tiles_equal_one_pass(activation, dt, d, monkeypatch):
 def test_tile_edge(monkeypatch):
     """Tiles as even as possible, and none for small kernels or off CPU."""
     assert K._tile_edge(K.TILE_EDGE) is None
+    monkeypatch.setattr(K, "TILE_EDGE", 512)
     assert K._tile_edge(4000) == 500 and K._tile_edge(513) == 257 and K._tile_edge(1024) == 512
     assert K._tile_edge(8001) == 501  # 16 tiles
+    monkeypatch.setattr(K, "TILE_EDGE", 400)
+    assert K._tile_edge(4000) == 400 and K._tile_edge(401) == 201 and K._tile_edge(8001) == 381  # 21 tiles
     monkeypatch.setattr(K.jax, "default_backend", lambda: "gpu")
     assert K._tile_edge(4000) is None
 
