@@ -259,6 +259,11 @@ def _norms(q1, q2, d):
     return jnp.sqrt(q1 * d), jnp.sqrt(q2 * d)
 
 
+def _delta_from_sq(sq, n1, n2):
+    """1 - cos from |x - x'|² and the norms: ``(|x - x'|² - (|x| - |x'|)²) / (2|x||x'|)``."""
+    return (sq - (n1 - n2) ** 2) / (2 * n1 * n2)
+
+
 def _finish_delta(delta, n1, n2, diag):
     delta = jnp.where(n1 * n2 > 0, delta, 1)
     delta = jnp.clip(delta, 0, 2)
@@ -293,7 +298,7 @@ def _one_minus_cos_inputs(x1, x2, q1, q2, diag, gram, exact_near):
     n1, n2 = _norms(q1, q2, d)
 
     def from_differences():
-        return _finish_delta((_sq_distances(x1, x2) - (n1 - n2) ** 2) / (2 * n1 * n2), n1, n2, diag)
+        return _finish_delta(_delta_from_sq(_sq_distances(x1, x2), n1, n2), n1, n2, diag)
 
     if d <= EXACT_DISTANCE_MAX_DIM:
         return from_differences()
@@ -307,8 +312,7 @@ def _one_minus_cos_inputs(x1, x2, q1, q2, diag, gram, exact_near):
         _, j = jax.lax.top_k(-jnp.where(near, delta, jnp.inf), k)  # (n1, k)
         i = jnp.broadcast_to(jnp.arange(x1.shape[0])[:, None], j.shape)
         diff = x1[i] - x2[j]  # (n1, k, d)
-        a, b = n1[i, 0], n2[0, j]
-        fixed = jnp.clip((jnp.sum(diff * diff, axis=-1) - (a - b) ** 2) / (2 * a * b), 0, 2)
+        fixed = jnp.clip(_delta_from_sq(jnp.sum(diff * diff, axis=-1), n1[i, 0], n2[0, j]), 0, 2)
         unused = jnp.arange(k)[None, :] >= per_row[:, None]
         return delta.at[jnp.where(unused, x1.shape[0], i), j].set(fixed, mode="drop")
 
@@ -530,6 +534,7 @@ def _packed(xr, xc, row_start, col_start, *, symmetric, cfg: _Cfg, qr=None, qc=N
 
     if not _needs_near_check(cfg.act, cfg.depth, d):
         return run(False)
+    # the branches compute δ from the Gram block again (in their fused pass): passed in, it would be written out
     near = _gram_delta(gram, qr[:, None], qc[None, :], same_point(), d)[1]
     # rows first: XLA fuses the mask into a row reduction (a reduction of the whole block is not fused)
     return jax.lax.cond(_any_unbatched(jnp.any(near, axis=1)), lambda: run(True), lambda: run(False))
@@ -549,14 +554,23 @@ def _block(x1, x2, start, *, rows, symmetric, cfg: _Cfg, guard: bool = False):
     def packed(xr, x2, start):
         return _packed(xr, x2, start, 0, symmetric=symmetric, cfg=cfg)
 
-    if (not guard or len(cfg.names) == 1 or jax.default_backend() != "cpu"
-            or _needs_near_check(cfg.act, cfg.depth, x1.shape[1])):  # _packed's own conditional guards
+    if not guard or len(cfg.names) == 1 or jax.default_backend() != "cpu":
         return packed(xr, x2, start)
     # ``guard``: the caller unpacks in the same program (under a user's jit). XLA would fold
-    # real(complex(a, b)) -> a there and split the pass again; a conditional on a predicate it cannot
-    # evaluate at compile time (both branches are the same function, so its value does not matter)
-    # keeps the packed array intact (measured: 0.17 s against 0.28 s for three layers at n = 4000).
-    return jax.lax.cond(_opaque_true(xr), packed, packed, xr, x2, start)
+    # real(complex(a, b)) -> a there and split the pass again; a conditional (measured: 0.17 s against
+    # 0.28 s for three layers at n = 4000) keeps the packed array intact.
+    return _guarded(packed, cfg, xr, x2, start)
+
+
+def _guarded(packed, cfg: _Cfg, xr, *args):
+    """``packed(xr, *args)`` (a :func:`_packed` call) as the output of a conditional, which XLA neither
+    fuses into its consumers nor looks through: on a predicate it cannot evaluate at compile time
+    (:func:`_opaque_true`; both branches are the same function, so its value does not matter), unless
+    :func:`_packed` has its own near-duplicate conditional, which does the same (a second around it
+    would only compile the recursion twice more)."""
+    if _needs_near_check(cfg.act, cfg.depth, xr.shape[1]):
+        return packed(xr, *args)
+    return jax.lax.cond(_opaque_true(xr), packed, packed, xr, *args)
 
 
 #: A symmetric kernel on CPU with more than this many points is computed in square tiles of at most
@@ -588,10 +602,8 @@ def _symmetric_tiles(x, cfg: _Cfg, edge: int):
     every pair of the same row gets the exact diagonal wherever it falls (the mask is built from the
     tile offsets). Mirrored entries are exact copies (``K[j, i]`` is ``K[i, j]``); inside diagonal
     tiles the two orientations come from the same symmetric arithmetic. The conditional around each
-    tile keeps XLA from fusing the recursion into both writes (it would compute each tile twice) and,
-    for two outputs, from splitting the packed pass (see :func:`_block`). Where :func:`_packed` has its
-    near-duplicate conditional (ReLU family, inputs wider than 64 features) that one does the same,
-    and a second around it would only compile the recursion twice more.
+    tile (:func:`_guarded`) keeps XLA from fusing the recursion into both writes (it would compute each
+    tile twice) and, for two outputs, from splitting the packed pass (see :func:`_block`).
     """
     n = x.shape[0]
     starts = np.minimum(np.arange(-(-n // edge)) * edge, n - edge)
@@ -610,10 +622,7 @@ def _symmetric_tiles(x, cfg: _Cfg, edge: int):
         b = jax.lax.dynamic_slice_in_dim(x, j, edge)
         qa = jax.lax.dynamic_slice_in_dim(q, i, edge)
         qb = jax.lax.dynamic_slice_in_dim(q, j, edge)
-        if _needs_near_check(cfg.act, cfg.depth, x.shape[1]):  # the near-duplicate check is a conditional
-            z = tile(a, b, qa, qb, i, j)
-        else:
-            z = jax.lax.cond(_opaque_true(a), tile, tile, a, b, qa, qb, i, j)
+        z = _guarded(tile, cfg, a, b, qa, qb, i, j)
         parts = _unpack(z, cfg.names)
         # the mirror first: on a diagonal tile (i == j) the tile itself is written last
         return tuple(jax.lax.dynamic_update_slice(jax.lax.dynamic_update_slice(o, parts[name].T, (j, i)),

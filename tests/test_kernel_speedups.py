@@ -198,19 +198,20 @@ def test_tile_edge(monkeypatch):
     assert K._tile_edge(4000) is None
 
 
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
 @pytest.mark.parametrize("d", [3, 64, 150])
-def test_sq_distances_match_numpy(d):
-    """|x_i - y_j|² from differences, in unrolled groups of 64 features (a loop over groups, zero padded,
-    beyond that): float32 within a few ulps of the float64 NumPy sum of the same float32 inputs, and
-    exact zeros for equal points."""
+def test_sq_distances_match_numpy(d, dt):
+    """|x_i - y_j|² from differences, unrolled up to 64 features and in a loop over unrolled groups
+    (zero padded) beyond that: within d ulps of the NumPy sum of the same inputs (float64 NumPy; for
+    float64 inputs, NumPy's long double), and exact zeros for equal points."""
     rng = np.random.default_rng(d)
-    x, y = rng.normal(size=(7, d)).astype(np.float32), rng.normal(size=(5, d)).astype(np.float32)
+    x, y = rng.normal(size=(7, d)).astype(dt), rng.normal(size=(5, d)).astype(dt)
     y[2] = x[4]
     y[3] = x[1] * (1 + 1e-6)
-    got = np.asarray(jax.jit(K._sq_distances)(x, y), np.float64)
-    ref = ((x[:, None, :].astype(np.float64) - y[None, :, :]) ** 2).sum(-1)
+    got = np.asarray(jax.jit(K._sq_distances)(x, y), np.longdouble)
+    ref = ((x[:, None, :].astype(np.longdouble) - y[None, :, :]) ** 2).sum(-1)
     assert got[4, 2] == 0
-    np.testing.assert_allclose(got, ref, rtol=d * np.finfo(np.float32).eps)
+    np.testing.assert_allclose(got, ref, rtol=d * np.finfo(dt).eps)
 
 
 def test_near_duplicate_check_under_vmap():
