@@ -19,6 +19,7 @@ Recursion, layer by layer (Ji & Zhu §2.2; Lee et al. 2019, App. C/E): after a D
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections import namedtuple
@@ -825,6 +826,48 @@ def _copy_stripe(o, t, i, j, s, mirror):
             o[j:j + ja, i + c:i + c2] = t[c:c2].T
 
 
+def _pad_rows_np(x, size):
+    """:func:`_pad_rows` for host (NumPy) rows."""
+    n = x.shape[0]
+    return x if n == size else np.concatenate([x, np.broadcast_to(x[-1:], (size - n,) + x.shape[1:])], axis=0)
+
+
+def _sharding(devs):
+    """Tiles (the leading axis) spread over ``devs``: a 1-D mesh."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    return NamedSharding(Mesh(np.array(devs), ("tiles",)), PartitionSpec("tiles"))
+
+
+@functools.lru_cache(maxsize=16)
+def _own_tile_program(cfg: _Cfg, b1: int, b2: int, symmetric: bool, devs: tuple):
+    """kernel_matrix's one program for ntkd's analytic kernels, kept across calls (tracing and compiling
+    it costs 1-3 s on CPU): a ``(devices, b1, d)`` and a ``(devices, b2, d)`` stack of tiles and their
+    row offsets in, the packed tiles (:func:`_packed`) out. For a symmetric kernel the offsets give the
+    pairs of the same point their exact diagonal, so diagonal and off-diagonal tiles share the program."""
+    spread = _sharding(devs)
+
+    def tile(a, b, i, j):
+        return _packed(a, b, i, j, symmetric=symmetric, cfg=cfg)
+
+    return jax.jit(jax.vmap(tile), out_shardings=spread), spread
+
+
+@functools.lru_cache(maxsize=16)
+def _generic_tile_programs(kernel_fn, get, devs: tuple):
+    """kernel_matrix's two programs for any neural-tangents style ``kernel_fn`` (cross tiles and
+    diagonal tiles ``kernel_fn(a, None, get)``), kept across calls with the same ``kernel_fn``."""
+    spread = _sharding(devs)
+    single = isinstance(get, str)
+
+    def as_tuple(o):
+        return (o,) if single else tuple(o)
+
+    cross = jax.jit(jax.vmap(lambda a, b: as_tuple(kernel_fn(a, b, get))), out_shardings=spread)
+    diag = jax.jit(jax.vmap(lambda a: as_tuple(kernel_fn(a, None, get))), out_shardings=spread)
+    return (cross, diag), spread
+
+
 def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: int = 2048, devices=None,
                   out=None, progress=None):
     """Evaluate ``kernel_fn`` on all pairs of rows in tiles, spread over devices, with bounded memory.
@@ -835,11 +878,17 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
     ``kernel_fn``, so every device runs the same one-tile program and the result does not depend on the
     number of devices (tested bitwise on forced host devices). The next group is dispatched before the
     previous one is copied to the host, so host copies overlap device work. Device memory stays a few
-    ``block_size²`` arrays per device whatever n is, and there are at most two compilations (a diagonal
-    and a cross tile; the last tiles are padded to the full block shape).
+    ``block_size²`` arrays per device whatever n is (the last tiles are padded to the full block shape).
 
-    With ``x2=None`` only the tiles on and above the diagonal are computed and mirrored, and diagonal
-    tiles are evaluated as ``kernel_fn(xb, None)``, which keeps ``kernel_fn``'s exact diagonal.
+    With ``x2=None`` only the tiles on and above the diagonal are computed and mirrored, and the pairs
+    of the same point keep ``kernel_fn``'s exact diagonal.
+
+    Programs: for ntkd's analytic kernels (``mlp_kernel_fn``) one program computes every tile, both
+    kernels of a pair in one fused pass; the tile offsets mark the pairs of the same point. Any other
+    ``kernel_fn`` gets two, cross tiles ``kernel_fn(a, b, get)`` and diagonal tiles
+    ``kernel_fn(a, None, get)``. The compiled programs are kept (an LRU cache of 16 per kind) for later
+    calls with the same kernel, tile shapes and devices: tracing and compiling a depth-5 ReLU tile
+    takes 1-3 s on a 2-core CPU.
 
     Args:
       kernel_fn: any callable with the neural-tangents signature ``kernel_fn(x1, x2, get)`` that is
@@ -848,8 +897,9 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
       x1: inputs ``(n1, d)``. x2: inputs ``(n2, d)`` or ``None`` for the symmetric kernel.
       get: ``"ntk"``, ``"nngp"`` (one ``(n1, n2)`` array) or a tuple of names (a namedtuple of arrays).
       block_size: tile edge. On CPU 2048 is a good default. A symmetric CPU kernel that fits in memory
-        is faster as ``kernel_fn(x)`` itself, one program of small tiles (n = 20,000: 4.5 s against
-        8.0-8.6 s here; benchmarks/README.md). On a GPU the host's copies of the tiles take
+        is faster as ``kernel_fn(x)`` itself, one program of small tiles that computes only one
+        triangle and mirrors inside the program (n = 20,000, depth-5 ReLU pair on a 2-core CPU:
+        7.4 s against 9.7-11.1 s; benchmarks/README.md). On a GPU the host's copies of the tiles take
         nearly all the time (n = 50,000 on an H100: 20.5 s with 8192, 21.7 s with 2048, of which the
         device's share is under 0.1 s; benchmarks/README.md).
       devices: ``None`` (all ``jax.local_devices()``), a count k (the first k), or a list of devices.
@@ -862,8 +912,6 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
       NumPy arrays of dtype ``x1.dtype`` (``out`` itself when given); shaped like ``kernel_fn``'s
       output for ``get``.
     """
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
     block_size = check_int(block_size, "block_size", minimum=1)
     single = isinstance(get, str)
     names = (get,) if single else tuple(get)
@@ -885,47 +933,53 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
             raise ValueError(f"`out` must be {len(names)} array(s) of shape {(n1, n2)} and dtype {dtype} "
                              f"(one per name in get={get!r}); got "
                              f"{[(getattr(o, 'shape', None), getattr(o, 'dtype', None)) for o in out]}.")
-    devs = _devices(devices)
+    devs = tuple(_devices(devices))
     n_dev = len(devs)
     b1, b2 = min(block_size, n1), min(block_size, n2)
-
-    def as_tuple(o):
-        return (o,) if single else tuple(o)
-
-    mesh = Mesh(np.array(devs), ("tiles",))
-    spread = NamedSharding(mesh, PartitionSpec("tiles"))
     cfg = getattr(kernel_fn, "_ntkd_cfg", None)
-    packed = cfg is not None and len(names) == 2
-    if packed:  # ntkd's analytic kernels: both outputs as one complex tile (one fused pass), split on the host
-        cfg = cfg._replace(names=names)
-        cross = jax.jit(jax.vmap(lambda a, b: (_block(a, b, 0, rows=b1, symmetric=False, cfg=cfg),)),
-                        out_shardings=spread)
-        diag = jax.jit(jax.vmap(lambda a: (_block(a, a, 0, rows=b1, symmetric=True, cfg=cfg),)),
-                       out_shardings=spread)
+    own = cfg is not None  # ntkd's analytic kernels: one packed program for every tile
+    if own:
+        program, spread = _own_tile_program(cfg._replace(names=names), b1, b2, symmetric, devs)
     else:
-        cross = jax.jit(jax.vmap(lambda a, b: as_tuple(kernel_fn(a, b, get))), out_shardings=spread)
-        diag = jax.jit(jax.vmap(lambda a: as_tuple(kernel_fn(a, None, get))), out_shardings=spread)
+        key = get if single else names
+        try:
+            hash(kernel_fn)
+        except TypeError:  # not cacheable: programs for this call only
+            (cross, diag), spread = _generic_tile_programs.__wrapped__(kernel_fn, key, devs)
+        else:
+            (cross, diag), spread = _generic_tile_programs(kernel_fn, key, devs)
+    x1h = np.asarray(x1)
+    x2h = x1h if symmetric else np.asarray(x2)
     starts1, starts2 = range(0, n1, b1), range(0, n2, b2)
     tiles = [(i, j) for i in starts1 for j in starts2 if not (symmetric and j < i)]
-    # Diagonal tiles and cross tiles are separate programs; group each kind by device count.
-    kinds = ([t for t in tiles if t[0] == t[1]], [t for t in tiles if t[0] != t[1]]) if symmetric else ([], tiles)
+    if own:  # one program: diagonal tiles get the exact diagonal from the tile offsets
+        kinds = ([], tiles)
+    else:  # a generic kernel_fn's diagonal tiles are kernel_fn(a, None): a second program
+        kinds = ([t for t in tiles if t[0] == t[1]], [t for t in tiles if t[0] != t[1]]) if symmetric else ([], tiles)
     groups = [(k == 0, g[s:s + n_dev]) for k, g in enumerate(kinds) for s in range(0, len(g), n_dev)]
 
     def stack(rows, start, size):
-        xs = [_pad_rows(rows[s:s + size], size) for s in start]
+        xs = [_pad_rows_np(rows[s:s + size], size) for s in start]
         xs += [xs[-1]] * (n_dev - len(xs))  # pad the last group with repeats
-        return jax.device_put(jnp.stack(xs), spread)
+        return jax.device_put(np.stack(xs), spread)
+
+    def offsets(start):
+        start = list(start) + [start[-1]] * (n_dev - len(start))
+        return jax.device_put(np.asarray(start, np.int32), spread)
 
     def launch(is_diag, group):
-        xa = stack(x1, [i for i, _ in group], b1)
+        xa = stack(x1h, [i for i, _ in group], b1)
         if is_diag:
             return diag(xa)
-        return cross(xa, stack(x2, [j for _, j in group], b2))
+        xb = stack(x2h, [j for _, j in group], b2)
+        if own:
+            return program(xa, xb, offsets([i for i, _ in group]), offsets([j for _, j in group]))
+        return cross(xa, xb)
 
     def store(group, blocks):
-        if packed:
-            z = np.asarray(blocks[0])
-            blocks = (z.real, z.imag)  # views, no copy
+        if own:  # one packed array: both kernels as complex(first, second), split as views (no copy)
+            z = np.asarray(blocks)
+            blocks = (z.real, z.imag) if len(names) == 2 else (z,)
         tasks = []
         for o, blk in zip(out, blocks):
             blk = np.asarray(blk)

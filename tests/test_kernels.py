@@ -251,6 +251,68 @@ def test_kernel_matrix_accepts_any_nt_style_kernel_fn():
     np.testing.assert_allclose(got, np.exp(-d2), rtol=1e-12)
 
 
+def test_kernel_matrix_float32_exact_diagonal_and_duplicates_across_tiles():
+    """ntkd's kernels run every tile of a symmetric kernel_matrix in one program, the pairs of the same
+    point marked by the tile offsets. In float32 with d = 100 (Gram-based 1 - cos plus the near-duplicate
+    check): exact copies and near-copies that fall in other tiles, in the same tile, and in the padded
+    last tile (ragged n = 23, block 8) stay within 1e-6 of the float64 NumPy reference, the diagonal
+    included; the result equals kf(x) itself up to float32 rounding and is exactly symmetric."""
+    rng = np.random.default_rng(31)
+    base = rng.normal(size=(15, 100))
+    x = np.concatenate([base, base[[0, 3, 9, 14]], base[[1, 2, 5, 6]] * (1 + 1e-4)
+                        + 1e-4 * rng.normal(size=(4, 100))]).astype(np.float32)
+    x64 = x.astype(np.float64)
+    kf = ntkd.mlp_kernel_fn(5, W_std=1.3, b_std=0.2)
+    ref = mlp_kernels(x64, x64, 5, "relu", 1.3, 0.2)
+    got = ntkd.kernel_matrix(kf, x, get=("nngp", "ntk"), block_size=8)
+    direct = kf(x, None)
+    for k in range(2):
+        dk = np.diag(ref[k])
+        assert scaled_error(got[k].astype(np.float64), ref[k], dk, dk) <= 1e-6, k
+        np.testing.assert_array_equal(got[k], got[k].T)
+        np.testing.assert_allclose(np.diag(got[k]), dk, rtol=1e-6)
+        np.testing.assert_allclose(got[k], np.asarray(direct[k]), rtol=3e-6)
+    cross = ntkd.kernel_matrix(kf, x[:11], x[7:], get="ntk", block_size=4)
+    ref = mlp_kernels(x64[:11], x64[7:], 5, "relu", 1.3, 0.2)[1]
+    assert scaled_error(cross.astype(np.float64), ref, np.diag(mlp_kernels(x64[:11], x64[:11], 5, "relu", 1.3, 0.2)[1]),
+                        np.diag(mlp_kernels(x64[7:], x64[7:], 5, "relu", 1.3, 0.2)[1])) <= 1e-6
+
+
+def test_kernel_matrix_keeps_programs_per_kernel():
+    """The compiled tile programs are cached across calls; the key must tell kernels, outputs and tile
+    shapes apart. Alternating two kernels and two gets gives each its own numbers, and a repeated call
+    reuses its program."""
+    from ntkd import kernels as K
+
+    x = _x(9, 3, 41)
+    k2, k3 = ntkd.mlp_kernel_fn(2), ntkd.mlp_kernel_fn(3, activation="erf")
+    K._own_tile_program.cache_clear()
+    for _ in range(2):
+        for kf, depth, act in ((k2, 2, "relu"), (k3, 3, "erf")):
+            ref = mlp_kernels(x, x, depth, act)
+            np.testing.assert_allclose(ntkd.kernel_matrix(kf, x, get="ntk", block_size=4), ref[1], rtol=1e-12)
+            np.testing.assert_allclose(ntkd.kernel_matrix(kf, x, get="nngp", block_size=4), ref[0], rtol=1e-12)
+            both = ntkd.kernel_matrix(kf, x, get=("ntk", "nngp"), block_size=5)
+            np.testing.assert_allclose(both.ntk, ref[1], rtol=1e-12)
+            np.testing.assert_allclose(both.nngp, ref[0], rtol=1e-12)
+    info = K._own_tile_program.cache_info()
+    assert info.misses == 6 and info.hits == 6
+
+
+def test_kernel_matrix_unhashable_kernel_fn():
+    """A callable object that cannot be hashed (it defines __eq__ only) still works, uncached."""
+    class Linear:
+        def __eq__(self, other):
+            return isinstance(other, Linear)
+
+        def __call__(self, x1, x2=None, get=None):
+            x2 = x1 if x2 is None else x2
+            return x1 @ x2.T
+
+    x = _x(7, 3, 42)
+    np.testing.assert_allclose(ntkd.kernel_matrix(Linear(), x, get="ntk", block_size=3), x @ x.T, rtol=1e-12)
+
+
 def test_kernel_matrix_progress_callback():
     calls = []
     ntkd.kernel_matrix(ntkd.mlp_kernel_fn(1), _x(9, 2, 14), block_size=4, progress=lambda a, b: calls.append((a, b)))
