@@ -8,7 +8,7 @@ it in JSON lines. Each request on stdin is one case:
 It builds the network ``ntkd.mlp_kernel_fn(depth, activation=...)`` describes (depth × [Dense(W_std=1,
 b_std=1), act] and a final Dense, NTK parameterization), jits ``kernel_fn(x, None, ("nngp", "ntk"))``
 (``kernel_fn(x, None, "ntk")`` for get "ntk"),
-calls it once (compilation), times ``repeats`` calls and answers one line:
+calls it once (compilation) and once more untimed (warm-up), times ``repeats`` calls and answers one line:
     {"key", "seconds": [...], "compile_s", "dtype", "err": {"nngp", "ntk"}, "scaled_err": {...}, "jax",
      "neural_tangents"}
 with err the max over entries of |k - k_ref| / |k_ref| and scaled_err that of |k - k_ref| / √(k_ref,ii
@@ -74,6 +74,7 @@ def _answer(case):
     t0 = time.perf_counter()
     out = jax.block_until_ready(f(x))
     compile_s = time.perf_counter() - t0
+    jax.block_until_ready(f(x))  # one untimed warm-up call, as ntkd's side does
     secs = []
     for _ in range(case["repeats"]):
         t0 = time.perf_counter()

@@ -12,7 +12,8 @@ One *case* is (activation, depth, d, n, dtype). For each case the benchmark time
 * neural-tangents 0.6.5 ``stax.serial(...)[2]`` on the same inputs, jitted, in its pinned environment
   (``scripts/nt_env.sh``) as a subprocess (``ntkd/_nt_worker.py``), when that environment exists.
 
-Times are medians of ``repeats`` calls after one compiling call (compile time is reported apart).
+Times are medians of ``repeats`` calls after one compiling call (compile time is reported apart) and
+one untimed warm-up call; every timed call is kept in the row (``ntkd_all_s``, ``nt_all_s``).
 Throughput is kernel entries per second: n² (i, j) pairs, each carrying both the NNGP and the NTK value
 (the NTK alone with ``get="ntk"``), divided by the median time. Accuracy is the max over entries of
 |k - k_ref| / |k_ref| for each kernel returned, and the scaled error |k - k_ref| / √(k_ref,ii k_ref,jj)
@@ -138,6 +139,7 @@ def _timed(f, x, repeats):
     t0 = time.perf_counter()
     out = jax.block_until_ready(f(x))
     compile_s = time.perf_counter() - t0
+    jax.block_until_ready(f(x))  # one untimed warm-up call: first calls run on fresh memory pages
     secs = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -195,7 +197,8 @@ def run_bench(out, *, n: Sequence[int] = FULL_GRID["n"], depth: Sequence[int] = 
       out: output folder (``bench.jsonl`` rows, ``bench.json``, ``bench.md``).
       n, depth, d, dtype, activation: the grid (every combination is one case); dtype in
         {"float32", "float64"}, activation in {"relu", "erf"}.
-      repeats: timed calls per implementation and case (after one compiling call); medians reported.
+      repeats: timed calls per implementation and case (after one compiling and one warm-up call);
+        medians reported.
       get: "pair" (NNGP and NTK, the default) or "ntk" (the NTK alone), for both libraries; "ntk" rows
         have keys ending in "|ntk", so both kinds can share one output folder.
       nt_python: python of the neural-tangents environment; ``None`` looks for it (:func:`find_nt_python`)
@@ -242,7 +245,7 @@ def run_bench(out, *, n: Sequence[int] = FULL_GRID["n"], depth: Sequence[int] = 
                 res, compile_s, secs = _timed(f, x, repeats)
                 row = {"key": _key(a, L, dd, nn, dt, get), "activation": a, "depth": L, "d": dd, "n": nn,
                        "dtype": dt, "get": get, "ntkd_s": statistics.median(secs), "ntkd_compile_s": compile_s,
-                       "ntkd_all_s": secs}
+                       "ntkd_all_s": secs, "warmup_calls": 1}
                 if dt == "float64":
                     row["ntkd_err"] = row["ntkd_scaled_err"] = None
                 else:
@@ -323,8 +326,8 @@ def run_empirical_bench(out, *, n: Sequence[int] = EMPIRICAL_GRID["n"],
     Errors: max |Θ̂ - Θ̂_ref| / |Θ̂_ref| against ntkd's float64 empirical NTK of the same parameters
     cast to float64 (Jacobian contraction, or NTK-vector products when the float64 Jacobian would
     exceed 2 GiB), so a convention mismatch between the two libraries would show as a large
-    error. Medians of ``repeats`` calls after a compiling call. Rows go to ``OUT/empirical.jsonl``
-    (resumable), ``OUT/empirical.json`` and ``OUT/empirical.md``.
+    error. Medians of ``repeats`` calls after a compiling and a warm-up call. Rows go to
+    ``OUT/empirical.jsonl`` (resumable), ``OUT/empirical.json`` and ``OUT/empirical.md``.
     """
     import jax
 
@@ -357,7 +360,7 @@ def run_empirical_bench(out, *, n: Sequence[int] = EMPIRICAL_GRID["n"],
                 ref = np.asarray(empirical_ntk(apply_fn, p64, jnp.asarray(x64), method="ntvp" if big else "jacobian"),
                                  np.float64)
                 row = {"key": k, "depth": L, "width": w, "d": d, "n": nn, "dtype": "float32",
-                       "n_params": n_params}
+                       "n_params": n_params, "warmup_calls": 1}
                 for method in ("jacobian", "ntvp"):
                     f = jax.jit(lambda v, p, _m=method: empirical_ntk(apply_fn, p, v, method=_m))
                     res, compile_s, secs = _timed(lambda v, _f=f: _f(v, params), x, repeats)
