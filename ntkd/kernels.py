@@ -128,6 +128,27 @@ def _asin(x):
     return jnp.where(big, jnp.sign(x) * (jnp.pi / 2 - 2 * r), r)
 
 
+@jax.custom_jvp
+def _sqrt0(x):
+    """``√x`` for ``x >= 0`` whose derivative at ``x = 0`` is taken as 0 (instead of +∞).
+
+    Used for √δ and √(δ(2 - δ)) of a δ = 1 - cos θ ∈ [0, 2]. δ reaches 0 (the same point, or
+    duplicates) and 2 (antipodal points) only at its own minimum or maximum, where its derivative is 0,
+    so the chain rule meets ∞ · 0 and ``jax.grad`` would give NaN. With this choice the NNGP, which is
+    differentiable there, gets its true gradient, and the NTK, which has a cone in θ at duplicates
+    (ReLU: π - θ with θ ∝ |x - x'|), gets the symmetric subgradient 0 for that part: what central
+    differences give (tests/test_kernels.py)."""
+    return jnp.sqrt(x)
+
+
+@_sqrt0.defjvp
+def _sqrt0_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    r = jnp.sqrt(x)
+    pos = r > 0
+    return r, jnp.where(pos, dx / (2 * jnp.where(pos, r, 1)), 0)
+
+
 def _angle_from_delta(delta, at_most_one=False):
     """(θ, π - θ) for θ = arccos(1 - δ), δ ∈ [0, 2], each without cancellation:
 
@@ -141,11 +162,11 @@ def _angle_from_delta(delta, at_most_one=False):
     half_pi = jnp.pi / 2
     if at_most_one:
         lo = delta <= 0.5
-        a = _asin_small(jnp.where(lo, jnp.sqrt(delta / 2), 1 - delta))
+        a = _asin_small(jnp.where(lo, _sqrt0(delta / 2), 1 - delta))
         return jnp.where(lo, 2 * a, half_pi - a), jnp.where(lo, jnp.pi - 2 * a, half_pi + a)
     lo, hi = delta <= 0.5, delta >= 1.5
     mid = ~(lo | hi)
-    u = jnp.sqrt(jnp.where(lo, delta, 2 - delta) / 2)
+    u = _sqrt0(jnp.where(lo, delta, 2 - delta) / 2)
     a = _asin_small(jnp.where(mid, 1 - delta, u))
     theta = jnp.where(lo, 2 * a, jnp.where(mid, half_pi - a, jnp.pi - 2 * a))
     pi_minus = jnp.where(lo, jnp.pi - 2 * a, jnp.where(mid, half_pi + a, 2 * a))
@@ -391,7 +412,7 @@ def _relu_recursion(x1, x2, q1, q2, diag, gram, sigma, ntk, *, depth, act, W_std
         last = layer == depth - 1
         delta = jnp.clip(delta, 0, 2)
         theta, pim = _angle_from_delta(delta, at_most_one=ab <= 0 and layer > 0)
-        sin = jnp.sqrt(delta * (2 - delta))
+        sin = _sqrt0(delta * (2 - delta))
         a1, a2 = w2 * big_s * Q1, w2 * big_s * Q2
         v1, v2 = _dense_vectors(a1, b2), _dense_vectors(a2, b2)
         sig_act = None
@@ -571,7 +592,8 @@ def _guarded(packed, cfg: _Cfg, xr, *args):
     would only compile the recursion twice more)."""
     if _needs_near_check(cfg.act, cfg.depth, xr.shape[1]):
         return packed(xr, *args)
-    return jax.lax.cond(_opaque_true(xr), packed, packed, xr, *args)
+    # stop_gradient: a custom_vmap has no derivative rule, and the predicate needs none (jax.grad under jit)
+    return jax.lax.cond(_opaque_true(jax.lax.stop_gradient(xr)), packed, packed, xr, *args)
 
 
 #: A symmetric kernel on CPU with more than this many points is computed in square tiles of at most
@@ -728,6 +750,11 @@ def mlp_kernel_fn(
       ``(nngp, ntk)``, ``get="ntk"`` or ``"nngp"`` one ``(n1, n2)`` array, a tuple of names a namedtuple
       in that order. The result has the dtype of ``x1`` (float32, or float64 with ``jax_enable_x64``).
       ``kernel_fn`` is pure and jit/vmap friendly (``get`` must be static under ``jax.jit``).
+      It is differentiable with respect to ``x1`` and ``x2`` (``jax.grad``, also under jit). Where two
+      inputs coincide (the diagonal, duplicates) or are antipodal, the ReLU family's NTK has a cone in
+      the angle θ; its gradient there takes the symmetric subgradient 0 for that part (what central
+      differences tend to), and the NNGP, smooth there, its true gradient. Compiling a gradient is
+      slow: 3-11 s on a 2-core CPU for a depth-3 pair even at 8 points.
 
     Example:
       >>> kernel_fn = ntkd.mlp_kernel_fn(3)                 # Ji & Zhu's student, L = 3, σ_W = σ_b = 1
