@@ -495,21 +495,6 @@ class _Cfg(NamedTuple):
 
 
 @jax.custom_batching.custom_vmap
-def _opaque_true(x):
-    """True for any x without NaN at its first entry, a value XLA cannot know at compile time (the
-    predicate of :func:`_block`'s guard, whose branches are equal, so the value itself never matters).
-    Under ``jax.vmap`` it stays one unbatched scalar: a conditional with a batched predicate would
-    become a select that runs both branches."""
-    v = x.reshape(-1)[:1]
-    return jnp.all(v == v)
-
-
-@_opaque_true.def_vmap
-def _opaque_true_vmap(axis_size, in_batched, x):
-    return _opaque_true(x), False
-
-
-@jax.custom_batching.custom_vmap
 def _any_unbatched(m):
     """``jnp.any(m)``; under ``jax.vmap`` one unbatched scalar, any over the whole batch (so that a
     conditional on it stays a conditional, not a select that runs both branches)."""
@@ -519,6 +504,15 @@ def _any_unbatched(m):
 @_any_unbatched.def_vmap
 def _any_unbatched_vmap(axis_size, in_batched, m):
     return _any_unbatched(m), False
+
+
+def _opaque_true(x):
+    """True for any x without NaN at its first entry, a value XLA cannot know at compile time (the
+    predicate of :func:`_guarded`'s conditional, whose branches are equal, so the value itself never
+    matters). Unbatched under ``jax.vmap`` (:func:`_any_unbatched`), and a comparison, so ``jax.grad``
+    has nothing to differentiate."""
+    v = x.reshape(-1)[:1]
+    return _any_unbatched(v == v)
 
 
 def _packed(xr, xc, row_start, col_start, *, symmetric, cfg: _Cfg, qr=None, qc=None):
@@ -592,8 +586,7 @@ def _guarded(packed, cfg: _Cfg, xr, *args):
     would only compile the recursion twice more)."""
     if _needs_near_check(cfg.act, cfg.depth, xr.shape[1]):
         return packed(xr, *args)
-    # stop_gradient: a custom_vmap has no derivative rule, and the predicate needs none (jax.grad under jit)
-    return jax.lax.cond(_opaque_true(jax.lax.stop_gradient(xr)), packed, packed, xr, *args)
+    return jax.lax.cond(_opaque_true(xr), packed, packed, xr, *args)
 
 
 #: A symmetric kernel on CPU with more than this many points is computed in square tiles of at most
@@ -807,11 +800,13 @@ def mlp_kernel_fn(
 # Tiled evaluation.
 # ----------------------------------------------------------------------------------------------------
 def _pad_rows(x, size):
-    """Pad ``x`` to ``size`` rows by repeating its last row (keeps every row a valid input)."""
+    """Pad ``x`` to ``size`` rows by repeating its last row (keeps every row a valid input). A NumPy
+    array stays on the host (kernel_matrix's tiles), a JAX array stays a JAX array."""
     n = x.shape[0]
     if n == size:
         return x
-    return jnp.concatenate([x, jnp.broadcast_to(x[-1:], (size - n,) + x.shape[1:])], axis=0)
+    xp = np if isinstance(x, np.ndarray) else jnp
+    return xp.concatenate([x, xp.broadcast_to(x[-1:], (size - n,) + x.shape[1:])], axis=0)
 
 
 def _devices(devices):
@@ -851,12 +846,6 @@ def _copy_stripe(o, t, i, j, s, mirror):
         for c in range(s, e, _MIRROR_CHUNK):
             c2 = min(c + _MIRROR_CHUNK, e)
             o[j:j + ja, i + c:i + c2] = t[c:c2].T
-
-
-def _pad_rows_np(x, size):
-    """:func:`_pad_rows` for host (NumPy) rows."""
-    n = x.shape[0]
-    return x if n == size else np.concatenate([x, np.broadcast_to(x[-1:], (size - n,) + x.shape[1:])], axis=0)
 
 
 def _sharding(devs):
@@ -986,7 +975,7 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
     groups = [(k == 0, g[s:s + n_dev]) for k, g in enumerate(kinds) for s in range(0, len(g), n_dev)]
 
     def stack(rows, start, size):
-        xs = [_pad_rows_np(rows[s:s + size], size) for s in start]
+        xs = [_pad_rows(rows[s:s + size], size) for s in start]
         xs += [xs[-1]] * (n_dev - len(xs))  # pad the last group with repeats
         return jax.device_put(np.stack(xs), spread)
 
