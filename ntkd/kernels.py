@@ -746,8 +746,8 @@ def mlp_kernel_fn(
       It is differentiable with respect to ``x1`` and ``x2`` (``jax.grad``, also under jit). Where two
       inputs coincide (the diagonal, duplicates) or are antipodal, the ReLU family's NTK has a cone in
       the angle θ; its gradient there takes the symmetric subgradient 0 for that part (what central
-      differences tend to), and the NNGP, smooth there, its true gradient. Compiling a gradient is
-      slow: 3-11 s on a 2-core CPU for a depth-3 pair even at 8 points.
+      differences tend to), and the NNGP, smooth there, its true gradient. Compiling a gradient takes
+      several times as long as compiling the kernel itself, seconds even for a handful of points.
 
     Example:
       >>> kernel_fn = ntkd.mlp_kernel_fn(3)                 # Ji & Zhu's student, L = 3, σ_W = σ_b = 1
