@@ -21,8 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import ntkd
-from ntkd import kernels
-from ntkd.bench import _timed
+from ntkd.kernels import _programs as kernels
+from ntkd.bench.runner import _timed
 
 
 def main(argv=None):
@@ -54,7 +54,7 @@ def main(argv=None):
 
     kf = ntkd.mlp_kernel_fn(a.depth, activation="relu")
     get = ("nngp", "ntk")
-    print(f"\n| n | depth | mode | log2 block | time (s) | Mentries/s | rel err |\n|---|---|---|---|---|---|---|")
+    print("\n| n | depth | mode | log2 block | time (s) | Mentries/s | rel err |\n|---|---|---|---|---|---|---|")
     old = dict(kernels.BLOCK_ENTRIES)
     for n in a.n:
         x64 = rng.normal(size=(n, 100))
@@ -84,7 +84,7 @@ def main(argv=None):
         del ref
 
     x = rng.normal(size=(a.tile_n, 100)).astype(np.float32)
-    print(f"\n| n | depth | block_size | wall (s) | Mentries/s |\n|---|---|---|---|---|")
+    print("\n| n | depth | block_size | wall (s) | Mentries/s |\n|---|---|---|---|---|")
     for bs in a.tiles:
         t0 = time.perf_counter()
         ntkd.kernel_matrix(kf, x, get=get, block_size=bs)

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import ntkd
+from ntkd.kernels import _programs
 
 
 def main(argv=None):
@@ -55,7 +56,7 @@ def main(argv=None):
         x64[..., idx[:a.near_pairs], :] = x64[..., idx[a.near_pairs:], :] * (1 + 1e-4)
     inputs = "cluster" if a.cluster else (f"{a.near_pairs} near pairs" if a.near_pairs else "normal")
     print(f"inputs: {inputs}, n = {a.n}, d = {a.d}")
-    own_edge = ntkd.kernels.TILE_EDGE
+    own_edge = _programs.TILE_EDGE
     head = ("| activation | depth | dtype | get | batch | tile edge | median (s) |"
             + (" max rel err |" if a.errors else ""))
     print(head + "\n" + "|---" * (head.count("|") - 1) + "|")
@@ -63,7 +64,7 @@ def main(argv=None):
         x = jnp.asarray(x64, dt)
         for act in a.activation:
             for depth, edge in [(dp, e) for dp in a.depth for e in a.tile_edge]:
-                ntkd.kernels.TILE_EDGE = edge or own_edge
+                _programs.TILE_EDGE = edge or own_edge
                 kf = ntkd.mlp_kernel_fn(depth, activation=act)
                 get = ("nngp", "ntk") if a.get == "pair" else "ntk"
                 f = lambda v, kf=kf, get=get: kf(v, None, get)  # noqa: E731
@@ -80,7 +81,7 @@ def main(argv=None):
                     ref = jax.tree.leaves(f(jnp.asarray(np.asarray(x), jnp.float64)))
                     err = " {:.1e} |".format(max(float(np.max(np.abs(np.asarray(g, np.float64) - np.asarray(r))
                                                              / np.abs(np.asarray(r)))) for g, r in zip(got, ref)))
-                print(f"| {act} | {depth} | {dt} | {a.get} | {a.batch or '-'} | {ntkd.kernels._tile_edge(a.n)} | "
+                print(f"| {act} | {depth} | {dt} | {a.get} | {a.batch or '-'} | {_programs.tile_edge(a.n)} | "
                       f"{statistics.median(secs):.3f} |{err}",
                       flush=True)
 

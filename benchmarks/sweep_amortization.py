@@ -1,7 +1,7 @@
 """Sweep benchmarks (issue 4): amortization of a ρ × T grid, and seeds sharded over devices.
 
 1. Amortization: a 64-point grid (8 ρ × 8 T, t = ∞) on one training set of n points, with every metric of
-   the store (risk, error, ‖Δŵ‖, Eq. 11/12 terms), computed by ``ntkd.sweep.evaluate_grid`` (one Cholesky,
+   the store (risk, error, ‖Δŵ‖, Eq. 11/12 terms), computed by ``ntkd.evaluate_grid`` (one Cholesky,
    64 right-hand sides) against the naive loop that calls the public per-point functions
    (``effective_logits``, ``converged_student``, ``weight_change_norm``, ``transfer_risk``) and so
    re-factors the kernel for every grid point. The kernels Θ_n and Θ(x_test, X) are computed once and
@@ -34,7 +34,6 @@ def _amortization(n, m, repeats):
     import jax.numpy as jnp
 
     import ntkd
-    from ntkd import sweep as S
 
     rng = np.random.default_rng(0)
     x, xt = rng.normal(size=(n, 2)) * 5, rng.normal(size=(m, 2)) * 5
@@ -62,7 +61,7 @@ def _amortization(n, m, repeats):
     pre = Pre()
 
     def engine():
-        r = S.evaluate_grid(pre, x, zt, yg, xt, ztt, ygt, rho=rhos, T=Ts, jitter=jitter)
+        r = ntkd.evaluate_grid(pre, x, zt, yg, xt, ztt, ygt, rho=rhos, T=Ts, jitter=jitter)
         return r["risk"]
 
     def naive():
@@ -101,20 +100,21 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp, numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as PS
 import ntkd
-from ntkd import sweep as S
+from ntkd.experiments.engine import device_mesh
+from ntkd.theories.transfer_risk import grid as G
 n, m, seeds, repeats = (int(a) for a in sys.argv[1:5])
 rng = np.random.default_rng(0)
 x = jnp.asarray(rng.normal(size=(seeds, n, 2)) * 5)
 xt = jnp.asarray(rng.normal(size=(m, 2)) * 5)
 zt = jnp.sin(x[..., 0]) * 3; zt_te = jnp.broadcast_to(jnp.sin(xt[:, 0]) * 3, (seeds, m))
 yg = (zt > 0) * 1.0; yg_te = (zt_te > 0) * 1.0
-r, tt, Tu, Ti = S._pairs([1.0, 0.9, 0.5, 0.1], [2.0, 10.0])
-mesh = S._mesh(); sh, rep = NamedSharding(mesh, PS("s")), NamedSharding(mesh, PS())
+r, tt, Tu, Ti = G.grid_points([1.0, 0.9, 0.5, 0.1], [2.0, 10.0])
+mesh = device_mesh(); sh, rep = NamedSharding(mesh, PS("s")), NamedSharding(mesh, PS())
 per = [jax.device_put(a, sh) for a in (x, zt, yg, zt, jnp.zeros_like(zt), zt_te, yg_te, jnp.zeros_like(zt_te))]
 P = len(r)
 shared = [jax.device_put(a, rep) for a in (xt[:1], jnp.zeros((1, P)), jnp.ones(P), jnp.zeros((m, P)), jnp.asarray(r),
           jnp.asarray(tt), jnp.asarray(Tu), jnp.asarray(Ti), jnp.asarray([float("inf")]))]
-f = S._jit_core(ntkd.mlp_kernel_fn(3), "chol", 1e-8, False, batched=True)
+f = G.compiled_grid(ntkd.mlp_kernel_fn(3), "chol", 1e-8, False, batched=True)
 args = per[:5] + [jax.device_put(xt, rep)] + per[5:] + shared
 jax.block_until_ready(f(*args))
 ts = []

@@ -1,10 +1,5 @@
-"""The ``ntkd`` command line: ``sweep``, ``reproduce``, ``plot``, ``export``, ``bench`` and ``demo``.
-
-``ntkd demo --out DIR``: a small, real computation on CPU (about a minute): the analytic NTK of Ji &
-Zhu's student (L = 3, σ_W = σ_b = 1) on a 2-D task, closed-form gradient-flow predictions at many times,
-and the empirical NTK of finite NTK-parameterized networks converging to the analytic kernel. Writes
-``demo.json`` and ``demo.png`` to DIR and prints a summary.
-"""
+"""The ``ntkd`` command line: ``sweep``, ``reproduce``, ``plot``, ``export``, ``finite-width``, ``bench`` and
+``demo`` (layer L5: every command imports its layer only when it runs)."""
 from __future__ import annotations
 
 import argparse
@@ -123,7 +118,7 @@ def main(argv=None) -> int:
     sw.add_argument("config", type=Path, help="TOML sweep configuration")
     sw.add_argument("--out", type=Path, required=True, help="output folder (rerun with it to resume)")
     sw.add_argument("--quiet", action="store_true", help="no progress lines")
-    rp = sub.add_parser("reproduce", help="reproduce Ji & Zhu (2020) figures")
+    rp = sub.add_parser("reproduce", help="reproduce a paper's figures (today: Ji & Zhu 2020)")
     rp.add_argument("name", help="ji-zhu (all) or ji-zhu-fig1, -fig2, -fig3, -fig4, -fig5, -figS6, -figS7")
     rp.add_argument("--quick", action="store_true", help="small sizes: all figures in minutes on 2 CPU cores")
     rp.add_argument("--out", type=Path, default=None, help="output folder (default results/NAME[-quick])")
@@ -132,7 +127,7 @@ def main(argv=None) -> int:
                         description="Train NTK-parameterized MLPs (and their linearizations) with optax on the KD "
                                     "loss and compare with the kernel limit: comparison = ntk_convergence, "
                                     "student_vs_kernel, width_gap or weight_change (Fig. S6). Schema: "
-                                    "ntkd.finite_runs; examples in scripts/configs/. Resumable.")
+                                    "ntkd.experiments.ji_zhu.finite_runs; examples in scripts/configs/. Resumable.")
     fw.add_argument("config", type=Path, help="TOML finite-width configuration")
     fw.add_argument("--out", type=Path, required=True, help="output folder (rerun with it to resume)")
     fw.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -179,15 +174,15 @@ def main(argv=None) -> int:
 
 def _dispatch(args, parser) -> int:
     if args.command == "sweep":
-        from .store import ResultsStore
-        from .sweep import load_config, run_sweep
+        from .experiments.ji_zhu.sweep import load_config, run_sweep
+        from .experiments.store import ResultsStore
 
         cfg = load_config(args.config)  # validated before any computation
         path = run_sweep(cfg, args.out, progress=None if args.quiet else sys.stderr)
         with ResultsStore(path, read_only=True) as st:
             st.to_csv(args.out / "results.csv")
             print(f"{st.count()} rows in {path} (and results.csv)")
-        from .reproduce import plot
+        from .experiments.reproduce import plot
 
         try:
             plot(args.out)
@@ -195,7 +190,7 @@ def _dispatch(args, parser) -> int:
         except ImportError:
             print("(install matplotlib for plots: pip install 'ntkd[plot]')")
     elif args.command == "reproduce":
-        from .reproduce import reproduce
+        from .experiments.reproduce import reproduce
 
         out = args.out or Path("results") / (args.name + ("-quick" if args.quick else ""))
         summaries = reproduce(args.name, out, quick=args.quick, progress=None if args.quiet else sys.stderr)
@@ -203,29 +198,29 @@ def _dispatch(args, parser) -> int:
             print((out / k / "summary.md").read_text() if (out / k / "summary.md").exists() else k)
         print(f"figures and summaries under {out}")
     elif args.command == "finite-width":
-        from .finite_runs import load_finite_config, run_finite
+        from .experiments.ji_zhu.finite_runs import load_finite_config, run_finite
 
         cfg = load_finite_config(args.config)  # validated before any computation
         run_finite(cfg, args.out, progress=None if args.quiet else sys.stderr)
         print((args.out / "summary.md").read_text())
         print(f"results under {args.out}")
     elif args.command == "plot":
-        from .reproduce import plot
+        from .experiments.reproduce import plot
 
         plot(args.dir)
         print(f"redrew {args.dir} (summary.md)")
     elif args.command == "export":
-        from .store import ResultsStore
+        from .experiments.store import ResultsStore
 
         with ResultsStore(args.dir / "results.sqlite", read_only=True) as st:
             st.to_csv(args.csv)
             print(f"{st.count()} rows -> {args.csv}")
     elif args.command == "bench":
-        from .bench import FULL_GRID, QUICK_GRID, run_bench, markdown_table
+        from .bench.runner import FULL_GRID, QUICK_GRID, run_bench, markdown_table
 
         say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
         if args.empirical:
-            from .bench import EMPIRICAL_GRID, empirical_table, run_empirical_bench
+            from .bench.runner import EMPIRICAL_GRID, empirical_table, run_empirical_bench
 
             rows = run_empirical_bench(args.out, n=args.n or ((128,) if args.quick else EMPIRICAL_GRID["n"]),
                                        width=args.width or ((128,) if args.quick else EMPIRICAL_GRID["width"]),
@@ -243,7 +238,9 @@ def _dispatch(args, parser) -> int:
         print(markdown_table(rows))
         print(f"wrote {args.out / 'bench.json'} and {args.out / 'bench.md'}")
     elif args.command == "demo":
-        r = _demo(args.out, args.quick)
+        from .experiments.demo import run_demo
+
+        r = run_demo(args.out, args.quick)
         print(f"analytic NTK (L=3) on {r['n_train']} + {r['n_test']} points: {r['kernel_seconds']:.2f} s")
         print(f"test MSE: target variance {r['target_variance']:.4f} -> converged {r['test_mse_converged']:.4g}")
         for w, g in r["empirical_ntk_relative_gap_by_width"].items():

@@ -25,10 +25,11 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
-from ._checks import as_float_array, check_finite, check_positive, is_concrete
-from ._linalg import einsum, mm
+from ._core.checks import as_float_array, check_finite, check_positive, is_concrete
+from ._core.linalg import einsum, mm
+from ._core.spectral import factor_usable, flow_phi, pinv_coeffs, pinv_solve
 
-__all__ = ["gradient_descent_mse", "kernel_regression", "gp_inference", "GPPosterior",
+__all__ = ["gradient_descent_mse", "gradient_flow_weights", "kernel_regression", "gp_inference", "GPPosterior",
            "FLOAT32_MAX_CONDITION"]
 
 #: Above this (estimated) condition number a float32 solve loses more than ~1% and is refused.
@@ -114,33 +115,6 @@ def _condition_guard(k_reg, chol, what, failed=False):
         )
 
 
-def _pinv_coeffs(evals):
-    """1/λ above a relative cutoff n·eps·max|λ|, 0 below (the pseudo-inverse in the eigenbasis)."""
-    cutoff = evals.shape[0] * jnp.finfo(evals.dtype).eps * jnp.max(jnp.abs(evals))
-    return jnp.where(evals > cutoff, 1 / jnp.where(evals > cutoff, evals, 1), 0)
-
-
-def _factor_usable(chol_lower):
-    """False when the Cholesky factor failed (NaN) or the kernel is numerically singular
-    (squared pivot ratio > 1 / (n eps)); then the pseudo-inverse path is used instead."""
-    d = jnp.abs(jnp.diagonal(chol_lower))
-    n = d.shape[0]
-    finite = jnp.isfinite(d).all()
-    ratio2 = (jnp.max(d) / jnp.maximum(jnp.min(d), jnp.finfo(d.dtype).tiny)) ** 2
-    return finite & (ratio2 * n * jnp.finfo(d.dtype).eps < 1)
-
-
-def _pinv_solve(evals, evecs, rhs):
-    return mm(evecs, _pinv_coeffs(evals)[:, None] * mm(evecs.T, rhs))
-
-
-def _phi(evals, tau, normalization):
-    """(1 - exp(-λ τ / N)) / λ, equal to τ / N at λ = 0 (no 0/0), for λ >= 0 and τ >= 0."""
-    lam = jnp.maximum(evals, 0)  # a PSD kernel: negative eigenvalues are rounding noise
-    safe = jnp.where(lam > 0, lam, 1)
-    return jnp.where(lam > 0, -jnp.expm1(-lam * tau / normalization) / safe, tau / normalization)
-
-
 def gradient_descent_mse(k_train_train, y_train, *, learning_rate: float = 1.0, diag_reg: float = 0.0,
                          diag_reg_absolute_scale: bool = False, allow_ill_conditioned: bool = False):
     """Predictions of a linearized model trained by gradient flow on MSE, at any times t.
@@ -192,14 +166,14 @@ def gradient_descent_mse(k_train_train, y_train, *, learning_rate: float = 1.0, 
         if t is None or (jnp.ndim(t) == 0 and is_concrete(t) and float(t) == float("inf")):
             c = chol()
             alpha = jsl.cho_solve(c, r0)
-            ok = _factor_usable(c[0]) & jnp.isfinite(alpha).all()
+            ok = factor_usable(c[0]) & jnp.isfinite(alpha).all()
             if not is_concrete(ok):
-                alpha = jax.lax.cond(ok, lambda: alpha, lambda: _pinv_solve(*jnp.linalg.eigh(k_reg), r0))
+                alpha = jax.lax.cond(ok, lambda: alpha, lambda: pinv_solve(*jnp.linalg.eigh(k_reg), r0))
             else:
                 if not allow_ill_conditioned:
                     _condition_guard(k_reg, c, "k_train_train", failed=not bool(ok))
                 if not bool(ok):  # (numerically) singular kernel: minimum-norm solution
-                    alpha = _pinv_solve(*eig(), r0)
+                    alpha = pinv_solve(*eig(), r0)
             times_shape = ()
             alphas = alpha[None]
         else:
@@ -213,9 +187,9 @@ def gradient_descent_mse(k_train_train, y_train, *, learning_rate: float = 1.0, 
             coef = mm(evecs.T, r0)  # (n, k)
             tau = jnp.atleast_1d(t) * learning_rate
             inf_t = jnp.isinf(tau)
-            phi = jnp.where(inf_t[:, None], 0.0, _phi(evals[None, :], jnp.where(inf_t, 0, tau)[:, None],
+            phi = jnp.where(inf_t[:, None], 0.0, flow_phi(evals[None, :], jnp.where(inf_t, 0, tau)[:, None],
                                                        normalization))
-            phi_inf = _pinv_coeffs(evals)
+            phi_inf = pinv_coeffs(evals)
             phi = jnp.where(inf_t[:, None], phi_inf[None, :], phi)
             alphas = einsum("ij,tj,jk->tik", evecs, phi, coef)  # (T, n, k)
         fx_train = f0_train.reshape(n, -1)[None] + einsum("ij,tjk->tik", k, alphas)
@@ -234,6 +208,35 @@ def gradient_descent_mse(k_train_train, y_train, *, learning_rate: float = 1.0, 
         return out_train, out_test
 
     return predict_fn
+
+
+def gradient_flow_weights(k_train_train, y_train, t=None, *, eig=None):
+    """Dual weights ``α(t)`` of gradient flow from ``f0 = 0`` on ``0.5·mean((f - y)²)``, so that
+    ``f_t(x) = K(x, X) α(t)``: ``α(t) = V diag(φ(λ, t)) Vᵀ y`` with ``φ`` as in :func:`gradient_descent_mse`
+    (learning rate 1, normalization ``y.size``).
+
+    ``t = None`` or ``inf`` gives the minimum-norm weights ``K⁺ y`` (eigenvalues below ``n·eps·max λ``
+    dropped), the exact limit of the flow, singular kernels included; :func:`gradient_descent_mse` solves
+    the same limit by Cholesky. ``eig``: a precomputed ``jnp.linalg.eigh(k_train_train)``, to reuse one
+    decomposition for several times. Shapes: ``k_train_train (n, n)``, ``y_train (n,)|(n, k)`` -> like
+    ``y_train``; ``k_train_train`` may be None when ``eig`` is given.
+    """
+    if eig is None:
+        k, y = _check_train(k_train_train, y_train)
+        evals, evecs = jnp.linalg.eigh(k)
+    else:
+        evals, evecs = eig
+        y = as_float_array(y_train, "y_train").astype(evals.dtype)
+        if y.ndim not in (1, 2) or y.shape[0] != evals.shape[0]:
+            raise ValueError(f"`y_train` must have shape (n,) or (n, k) with n = {evals.shape[0]} (the size of "
+                             f"`eig`); got {y.shape}.")
+    if t is None or (is_concrete(t) and float(t) == float("inf")):
+        coef = pinv_coeffs(evals)
+    else:
+        coef = flow_phi(evals, jnp.asarray(t, evals.dtype), y.size)
+    if y.ndim == 2:
+        coef = coef[:, None]
+    return mm(evecs, coef * mm(evecs.T, y))
 
 
 def kernel_regression(k_train_train, y_train, k_test_train, *, diag_reg: float = 0.0,
@@ -272,7 +275,7 @@ def gp_inference(k_train_train, y_train, k_test_train, k_test_test=None, *, diag
     k_reg = _regularize(k, diag_reg, diag_reg_absolute_scale)
     c = jsl.cho_factor(k_reg, lower=True)
     if not allow_ill_conditioned:
-        _condition_guard(k_reg, c, "k_train_train", failed=not bool(_factor_usable(c[0])))
+        _condition_guard(k_reg, c, "k_train_train", failed=not bool(factor_usable(c[0])))
     mean = mm(kt, jsl.cho_solve(c, y.reshape(n, -1)))
     mean = mean.reshape((kt.shape[0],) + y.shape[1:])
     cov = None

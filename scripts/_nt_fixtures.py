@@ -10,7 +10,6 @@ import sys
 import jax
 
 jax.config.update("jax_enable_x64", True)
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import neural_tangents as nt  # noqa: E402
 from neural_tangents import stax  # noqa: E402

@@ -1,4 +1,4 @@
-"""Fit the polynomials behind ntkd's arcsin (``ntkd.kernels._asin_small``); prints the coefficients.
+"""Fit the polynomials behind ntkd's arcsin (``ntkd.kernels._numerics.asin_small``); prints the coefficients.
 
 asin(x) = x + x·z·P(z) with z = x², |x| <= 1/2. P is the power series Σ_k c_{k+1} z^k of
 (asin(√z) - √z)/z^{3/2}, c_k = (2k)! / (4^k (k!)² (2k+1)), all terms positive, summed exactly in

@@ -2,7 +2,7 @@
 
 On GPUs since Ampere, JAX's default precision for a float32 product is TensorFloat-32: measured on an H100,
 ``x @ x.T`` was off by 1.8e-4 relative at the default precision against 4e-7 at HIGHEST, and three tests of
-ntkd's float32 paths failed there by 4e-4 to 5e-4 until every product went through ``ntkd._linalg``. A CPU
+ntkd's float32 paths failed there by 4e-4 to 5e-4 until every product went through ``ntkd._core.linalg``. A CPU
 computes float32 products in full whatever is asked, so these tests check what is asked:
 
 * the source: no ``@`` between arrays and no ``matmul``/``einsum``/``dot``-like call without ``precision=``;
@@ -20,7 +20,6 @@ import pytest
 
 import ntkd
 from ntkd import finite
-from ntkd import sweep as S
 
 SRC = Path(ntkd.__file__).parent
 PRODUCTS = {"matmul", "einsum", "dot", "tensordot", "inner", "vdot", "dot_general", "matvec", "vecdot"}
@@ -33,7 +32,7 @@ def _source_offences(text):
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
             bad.append((node.lineno, "@"))
         elif isinstance(node, ast.Call):
-            name = getattr(node.func, "attr", None)  # jnp.matmul, lax.dot_general, ... (not _linalg's mm)
+            name = getattr(node.func, "attr", None)  # jnp.matmul, lax.dot_general, ... (not ntkd._core.linalg's mm)
             if name in PRODUCTS and not any(k.arg == "precision" for k in node.keywords):
                 bad.append((node.lineno, name))
     return bad
@@ -46,8 +45,8 @@ def test_the_source_check_catches_bare_products():
 
 
 def test_no_product_in_the_source_without_precision():
-    bad = {p.name: off for p in sorted(SRC.glob("*.py")) if (off := _source_offences(p.read_text()))}
-    assert not bad, f"products without precision= (use ntkd._linalg.mm / einsum): {bad}"
+    bad = {str(p.relative_to(SRC)): off for p in sorted(SRC.rglob("*.py")) if (off := _source_offences(p.read_text()))}
+    assert not bad, f"products without precision= (use ntkd._core.linalg.mm / einsum): {bad}"
 
 
 @pytest.fixture
@@ -89,7 +88,7 @@ def test_every_traced_product_asks_for_highest(dot_precisions):
     ntkd.weight_norm_curve(k, z, np.array([4, 8, 12]))
     ntkd.hard_label_effect(k, f32(12), f32(12), f32(12), norm_w_g=1.0)
     # the sweep grid, converged (Cholesky) and at finite times (eigh), with a reference set
-    S.evaluate_grid(kf, x, z, y, xt, f32(7), (f32(7) > 0) * 1.0, rho=[1.0, 0.5], T=[2.0], t=(1.0, np.inf),
+    ntkd.evaluate_grid(kf, x, z, y, xt, f32(7), (f32(7) > 0) * 1.0, rho=[1.0, 0.5], T=[2.0], t=(1.0, np.inf),
                     reference=(xr, f32(15), (f32(15) > 0) * 1.0))
     # empirical NTKs of a finite network, both methods (their VJPs/JVPs transpose the forward products)
     init_fn, apply_fn = finite.mlp(3, 16, 2)

@@ -84,9 +84,12 @@ def test_kernel_regression_with_ridge():
     reg = 0.1
     got = ntkd.kernel_regression(ktt, y, kte, diag_reg=reg)
     lam = reg * np.trace(ktt) / len(ktt)
-    np.testing.assert_allclose(got, kte @ np.linalg.solve(ktt + lam * np.eye(len(ktt)), y), rtol=1e-12)
+    want = kte @ np.linalg.solve(ktt + lam * np.eye(len(ktt)), y)
+    # entries near 0 get an absolute floor at 1e-12 of the largest (rounding is relative to the sum's terms)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
     got_abs = ntkd.kernel_regression(ktt, y, kte, diag_reg=reg, diag_reg_absolute_scale=True)
-    np.testing.assert_allclose(got_abs, kte @ np.linalg.solve(ktt + reg * np.eye(len(ktt)), y), rtol=1e-12)
+    want = kte @ np.linalg.solve(ktt + reg * np.eye(len(ktt)), y)
+    np.testing.assert_allclose(got_abs, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
 
 
 def test_singular_kernel_gives_finite_min_norm_output():
@@ -184,3 +187,38 @@ def test_bad_inputs():
         ntkd.gradient_descent_mse(ktt, y, learning_rate=0.0)
     with pytest.raises(ValueError, match="`diag_reg`"):
         ntkd.gradient_descent_mse(ktt, y, diag_reg=-1.0)
+
+
+def test_gradient_flow_weights_match_expm_pinv_and_differentiate_in_time():
+    """α(t) of gradient flow from 0: K(x, X) α(t) is the SciPy expm solution; α(inf) the NumPy pseudo-inverse
+    solution (a singular kernel included); jit over t, vmap over times and target columns, d/dt by central
+    differences, and a shared eigendecomposition give the same weights."""
+    import jax
+    import jax.numpy as jnp
+
+    ktt, kte, y, _, _ = _problem(seed=5)
+    zeros = np.zeros_like(y)
+    for t in (0.5, 7.0, 300.0):
+        _, want = _expm_reference(ktt, kte, y, zeros, np.zeros((kte.shape[0], y.shape[1])), t)
+        got = kte @ np.asarray(ntkd.gradient_flow_weights(ktt, y, t))
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ntkd.gradient_flow_weights(ktt, y), np.linalg.solve(ktt, y), rtol=1e-8)
+    sing = np.block([[ktt, ktt[:, :1]], [ktt[:1], ktt[:1, :1]]])  # a duplicated point: rank n
+    ys = np.concatenate([y[:, 0], y[:1, 0]])
+    np.testing.assert_allclose(ntkd.gradient_flow_weights(sing, ys, np.inf), np.linalg.pinv(sing) @ ys,
+                               rtol=1e-7, atol=1e-9)
+    eig = jnp.linalg.eigh(ktt)
+    ts = jnp.asarray([0.5, 7.0, 300.0])
+    per_t = jax.vmap(lambda s: ntkd.gradient_flow_weights(None, y, s, eig=eig))(ts)
+    per_col = jax.vmap(lambda c: ntkd.gradient_flow_weights(ktt, c, 7.0), in_axes=1, out_axes=1)(y)
+    jitted = jax.jit(lambda s: ntkd.gradient_flow_weights(ktt, y, s))(7.0)
+    np.testing.assert_allclose(per_t[1], jitted, rtol=1e-12)
+    for j in range(y.shape[1]):  # a column alone is normalized by its own size n, not y.size
+        np.testing.assert_allclose(per_col[:, j], ntkd.gradient_flow_weights(ktt, y[:, j], 7.0), rtol=1e-12)
+    # dα/dt = V diag(exp(-λ t / N) / N) Vᵀ y
+    g = jax.grad(lambda s: ntkd.gradient_flow_weights(ktt, y, s).sum())(7.0)
+    h = 1e-4
+    fd = (np.sum(ntkd.gradient_flow_weights(ktt, y, 7.0 + h)) - np.sum(ntkd.gradient_flow_weights(ktt, y, 7.0 - h))) / (2 * h)
+    np.testing.assert_allclose(g, fd, rtol=1e-7)
+    with pytest.raises(ValueError, match="y_train"):
+        ntkd.gradient_flow_weights(None, y[:3], 1.0, eig=eig)

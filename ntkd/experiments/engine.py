@@ -1,0 +1,114 @@
+"""The paper-neutral study engine: units of blocks, memory-bounded chunks, device sharding, resume and
+progress, over a :class:`~ntkd.experiments.store.ResultsStore`.
+
+A study turns its configuration into :class:`Unit` s. A unit is a group of blocks computed by one
+compiled program (e.g. the seeds of one training-set size); a block is the smallest unit of resume (all
+of its rows are written in one transaction, or none). The engine skips finished blocks, cuts the rest
+of a unit into chunks that fit ``memory_gib`` (a multiple of the local device count), calls the unit's
+``compute`` on each chunk and commits its rows, reporting progress with an honest ETA
+(:class:`ntkd._core.progress.Progress`). A killed run loses at most the chunk in flight; rerunning the
+same command resumes.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable, NamedTuple, Optional, Sequence
+
+import jax
+import numpy as np
+
+from .._core.progress import Progress
+from .store import ResultsStore, Schema
+
+__all__ = ["Unit", "run_units", "device_mesh", "replicated", "shard_seeds", "chunk_size"]
+
+
+class Unit(NamedTuple):
+    """``label``: shown in progress lines; ``blocks``: ``[(block id, item), ...]`` in order;
+    ``compute(store, items) -> {block id: [row, ...]}`` for a chunk of items (rows carry the schema's
+    columns and ``config``); ``block_bytes``: the memory one block needs in the chunk; ``block_work``:
+    its relative cost (for the ETA)."""
+
+    label: str
+    blocks: Sequence
+    compute: Callable
+    block_bytes: float = 0.0
+    block_work: float = 1.0
+
+
+def device_mesh():
+    """A 1-D mesh ``("s",)`` over ``jax.local_devices()``."""
+    from jax.sharding import Mesh
+
+    return Mesh(np.array(jax.local_devices()), ("s",))
+
+
+def chunk_size(block_bytes: float, memory_gib: float, fixed: int, n_dev: int) -> int:
+    """Blocks per chunk: ``fixed`` if > 0, else as many as fit ``memory_gib``; at least one per device
+    and a multiple of the device count."""
+    chunk = fixed or max(1, int(memory_gib * 2**30 // max(block_bytes, 1.0)))
+    return max(n_dev, (chunk // n_dev) * n_dev)
+
+
+def replicated(mesh):
+    """The sharding that places a whole array on every device of ``mesh``."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def shard_seeds(arrays, mesh):
+    """Stack per-block arrays (lists of equal-shape arrays) along a new leading axis, padded to a multiple
+    of the mesh size by repeating the last block, and place them sharded over the mesh."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    n_dev = mesh.devices.size
+    pad = (-len(arrays[0])) % n_dev
+    shard = NamedSharding(mesh, PartitionSpec("s"))
+    out = []
+    for parts in arrays:
+        parts = list(parts) + [parts[-1]] * pad
+        out.append(jax.device_put(jax.numpy.stack(parts), shard))
+    return out
+
+
+def run_units(path, schema: Schema, units: Sequence[Unit], *, config_json: str, config_hash: str, version: str,
+              name: str, memory_gib: float = 4.0, fixed_chunk: int = 0, progress=sys.stderr,
+              max_blocks: Optional[int] = None) -> dict:
+    """Run (or resume) ``units`` into the store at ``path`` bound to one configuration; returns the run's
+    statistics (blocks computed, seconds, compile seconds and programs compiled).
+
+    ``max_blocks`` stops after that many new blocks (for tests); ``progress=None`` is silent.
+    """
+    path = Path(path)
+    n_dev = len(jax.local_devices())
+    with ResultsStore(path, schema) as store:
+        resumed = store.claim(config_json, config_hash, version)
+        done = store.done_blocks()
+        total = sum(len(u.blocks) for u in units)
+        todo_units = [(u, [(b, it) for b, it in u.blocks if b not in done]) for u in units]
+        todo_units = [(u, todo) for u, todo in todo_units if todo]
+        total_work = sum(len(todo) * u.block_work for u, todo in todo_units)
+        bar = Progress(f"{name}", total, total_work=total_work or 1.0, groups=len(todo_units), stream=progress)
+        bar.done = total - sum(len(todo) for _, todo in todo_units)
+        bar.message(f"ntkd: '{name}': {total} blocks in {len(units)} units, {n_dev} device(s); "
+                    f"{'resuming, ' + str(len(done)) + ' blocks already done' if resumed else 'new store'} "
+                    f"-> {path}")
+        new = 0
+        try:
+            for unit, todo in todo_units:
+                bar.start_group()
+                step = chunk_size(unit.block_bytes, memory_gib, fixed_chunk, n_dev)
+                for i in range(0, len(todo), step):
+                    part = todo[i:i + step]
+                    blocks = unit.compute(store, [it for _, it in part])
+                    store.write_blocks(blocks, version)
+                    new += len(part)
+                    bar.update(len(part), len(part) * unit.block_work,
+                               f"{unit.label} blocks {part[0][0].rsplit('|', 1)[-1]}..{part[-1][0].rsplit('|', 1)[-1]}")
+                    if max_blocks is not None and new >= max_blocks:
+                        return {"blocks": new, **bar.close()}
+        finally:
+            stats = bar.close()
+    return {"blocks": new, **stats}

@@ -1,0 +1,558 @@
+"""Reproductions of Ji & Zhu (2020): the figures as data, PNGs and a ``summary.md`` of headline numbers.
+
+``reproduce(name, out, quick=...)`` runs one figure (``ji-zhu-fig1``, ``-fig2``, ``-fig3``, ``-fig4``,
+``-fig5``, ``-figS6``, ``-figS7``) or all of them (``ji-zhu``). Sweep figures run through :func:`ntkd.experiments.ji_zhu.sweep.run_sweep`
+(resumable: rerunning the command continues where it stopped) into ``out/<figure>/<part>/``; plotting
+(:func:`plot`) reads only the stores, so ``ntkd plot DIR`` redraws from data.
+
+Sizes: ``quick`` fits all figures in a few minutes on 2 CPU cores; the full sizes are the ones recorded
+in ``docs/reproductions.md`` (CPU, float64), and scale up on accelerators via the same configs.
+Choices the paper leaves open ([G]) are in each config and in :mod:`.teachers`.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..._core.stats import loglog_slope
+from ...kernels import mlp_kernel_fn
+from ...theories.transfer_risk.distill import effective_logits, threshold
+from ...theories.transfer_risk.inefficiency import data_inefficiency
+from ..plotting import mean_by, pyplot, store_rows, verdict, write_summary
+from ..store import ResultsStore
+from .finite_runs import figS6_config, finite_config, plot_finite, run_finite
+from .sweep import SweepConfig, run_sweep
+
+__all__ = ["FIGURES", "reproduce", "plot", "figure_configs"]
+
+INF = float("inf")
+
+
+FIG2_RHOS = [1.0, 0.96, 0.646, 0.5, 0.35, 0.145, 0.017, 0.002]  # Fig. 2 M legends (both panels)
+
+
+# Fig. 4 R legend shows 1 - ρ; 0.1 and 0.5 are added to show the pure-hard-label plateau
+FIG4_HARD = [0.0, 1.0e-4, 2.08e-3, 4.06e-3, 6.04e-3, 1.0e-2, 1.688e-2, 0.1, 0.5]
+
+
+FIG5_RHOS = [0.9, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999, 1.0]
+
+
+def _ngrid(lo, hi, k):
+    return sorted({int(round(v)) for v in np.geomspace(lo, hi, k)})
+
+
+def figure_configs(fig: str, quick: bool) -> dict:
+    """The sweep configurations (dicts in the TOML schema of :class:`.sweep.SweepConfig`) of one
+    figure, by part name."""
+    q = quick
+    if fig == "fig2":
+        return {"students": {
+            "name": "ji-zhu-fig2", "figure": "fig2",
+            # perfect teacher: a converged kernel teacher (L = 5) on hard labels of a 20-mode mixture,
+            # reduction r = 0.3; linearized students L = 3, T = 10 (§6)
+            "task": {"kind": "kernel_teacher", "modes": 20, "fit_n": 1024 if q else 2048, "stop_time": INF,
+                     "reduction": 0.3, "perfect": True},
+            "student": {"depth": 3},
+            "grid": {"rho": FIG2_RHOS, "T": [10.0], "t": [INF],
+                     "n": [2**k for k in range(4, 11 if q else 13)], "seeds": 3 if q else 8},
+            "eval": {"n_test": 2048 if q else 8192, "n_ref": 1024 if q else 4096}}}
+    if fig == "fig3":
+        base = {"figure": "fig3", "student": {"depth": 5, "init": "network", "init_width": 1024},
+                "eval": {"n_test": 256, "n_ref": 0}}
+        grid = {"rho": [1.0], "T": [1.0], "t": [INF], "n": _ngrid(10, 1000 if q else 4000, 10 if q else 16),
+                "seeds": 4 if q else 10}
+        return {
+            "modes": {**base, "name": "ji-zhu-fig3-modes", "grid": grid,
+                      "task": {"kind": "mixture", "modes": [22, 48, 103, 469, 1000]}},
+            "references": {**base, "name": "ji-zhu-fig3-references", "grid": grid,
+                           "task": {"kind": ["zero", "random"]}},
+            "flips": {**base, "name": "ji-zhu-fig3-flips", "grid": grid,
+                      "task": {"kind": "mixture", "modes": 103,
+                               "p_flip": [0.0, 2.58e-4, 1.71e-3, 1.13e-2, 7.53e-2, 0.5]}}}
+    if fig == "fig4":
+        return {"teachers": {
+            "name": "ji-zhu-fig4", "figure": "fig4",
+            # the teacher stopping time plays the stopping epoch (M); one sweep also gives R (ρ columns)
+            "task": {"kind": "kernel_teacher", "modes": 20, "fit_n": 1024 if q else 2048, "reduction": 1.0,
+                     "stop_time": [10.0, 30.0, 100.0, 300.0, 1000.0, INF], "perfect": True},
+            "student": {"depth": 5, "init": "network", "init_width": 1024},
+            "grid": {"rho": [1.0 - h for h in FIG4_HARD], "T": [10.0], "t": [INF],
+                     "n": _ngrid(16, 1000 if q else 4000, 10 if q else 16), "seeds": 4 if q else 8},
+            "eval": {"n_test": 256, "n_ref": 0}}}
+    if fig == "fig5":
+        # the teacher sees more data than the student (fit_n > n), as the paper's online-batch teacher does
+        task = {"kind": "kernel_teacher", "modes": 20, "fit_n": 2048 if q else 4096, "reduction": 0.3,
+                "perfect": False}
+        return {
+            "error_vs_rho": {"name": "ji-zhu-fig5-middle", "figure": "fig5",
+                             "task": {**task, "stop_time": 1000.0}, "student": {"depth": 3},
+                             "grid": {"rho": FIG5_RHOS, "T": [10.0], "t": [INF], "n": [512 if q else 2048],
+                                      "seeds": 4 if q else 8},
+                             "eval": {"n_test": 8192 if q else 16384, "n_ref": 0}},
+            "hard_label_effect": {"name": "ji-zhu-fig5-right", "figure": "fig5",
+                                  "task": {**task, "stop_time": [10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0,
+                                                                 1e4, 1e5]},
+                                  "student": {"depth": 3},
+                                  "grid": {"rho": [1.0], "T": [10.0], "t": [INF],
+                                           "n": [32, 128, 512] if q else [32, 128, 512, 2048],
+                                           "seeds": 3 if q else 5},
+                                  "eval": {"n_test": 8192, "n_ref": 0}}}
+    raise KeyError(fig)
+
+
+FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig5", "figS6", "figS7")
+
+
+def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> dict:
+    """Run one figure (``"ji-zhu-fig2"``, or ``"fig2"``) or all (``"ji-zhu"``); returns the summaries."""
+    import time
+
+    key = name.removeprefix("ji-zhu").lstrip("-")
+    names = list(FIGURES) if key == "" else [key]
+    for k in names:
+        if k not in FIGURES:
+            raise ValueError(f"unknown reproduction {name!r}; choose ji-zhu or one of "
+                             + ", ".join("ji-zhu-" + f for f in FIGURES))
+    out = Path(out)
+    summaries = {}
+    for k in names:
+        t0 = time.perf_counter()
+        d = out / k
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "figure.json").write_text(json.dumps({"paper": "ji-zhu", "figure": k, "quick": quick}))
+        if k == "figS6":  # finite-width training (.finite_runs), resumable through its checkpoints
+            run_finite(figS6_config(quick), d, progress=progress)
+        elif k not in ("fig1", "figS7"):
+            for part, raw in figure_configs(k, quick).items():
+                cfg = SweepConfig.from_dict(raw)
+                run_sweep(cfg, d / part, progress=progress)
+                with ResultsStore(d / part / "results.sqlite", read_only=True) as st:
+                    st.to_csv(d / part / "results.csv")
+        # fig1 and figS7 are computed directly, figS6 by run_finite, the others drawn from the stores
+        summaries[k] = plot(d) if k != "figS6" else json.loads((d / "results.json").read_text())
+        summaries[k]["seconds"] = round(time.perf_counter() - t0, 1)
+        (d / "summary.json").write_text(json.dumps(summaries[k], indent=1, default=str))
+        if progress is not None:
+            print(f"{k}: done in {summaries[k]['seconds']} s -> {d}", file=progress, flush=True)
+    if len(names) > 1:
+        lines = ["# Ji & Zhu (2020) reproduction" + (" (quick)" if quick else ""), ""]
+        for k in names:
+            lines += [(d := out / k / "summary.md").read_text(), ""]
+        (out / "summary.md").write_text("\n".join(lines))
+    return summaries
+
+
+def _inefficiency(ns, norms):
+    n_mid, I = data_inefficiency(np.asarray(ns, float), np.asarray(norms, float))
+    return np.asarray(n_mid), np.asarray(I)
+
+
+def _fig1(d: Path) -> dict:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    zt = jnp.linspace(-15, 15, 601)
+    left = [1.0, 0.89524, 0.46564, 0.09780, 0.014851]
+    right = [0.2, 0.5, 1.0, 2.0, 5.0]
+    plt = pyplot()
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4.2))
+    data = {"left": {}, "right": {}}
+    for i, rho in enumerate(left):
+        yc = effective_logits(zt, (zt > 0).astype(zt.dtype), rho, 5.0)
+        yw = effective_logits(zt, (zt < 0).astype(zt.dtype), rho, 5.0)
+        ax[0].plot(zt, yc, color=f"C{i}", label=f"ρ = {rho}")
+        ax[0].plot(zt, yw, color=f"C{i}", ls="--")
+        data["left"][rho] = {"threshold": float(threshold(rho, 5.0)) if rho < 1 else 0.0,
+                             "z_eff(-15, y=1)": float(effective_logits(-15.0, 1.0, rho, 5.0))}
+    for i, T in enumerate(right):
+        y = effective_logits(zt, (zt > 0).astype(zt.dtype), 0.05, T)
+        ax[1].plot(zt, y, color=f"C{i}", label=f"T = {T}")
+        data["right"][T] = {"threshold": float(threshold(0.05, T)),
+                            "z_eff(-15, y=1)": float(effective_logits(-15.0, 1.0, 0.05, T))}
+        if T < 1:  # the paper's truncated-GD solver plateaus (E5)
+            yg = effective_logits(zt.astype(jnp.float32), (zt > 0).astype(jnp.float32), 0.05, T,
+                                  method="paper_gd")
+            ax[1].plot(zt, yg, color=f"C{i}", ls=":", label=f"T = {T}, paper GD solver")
+    for a, title in zip(ax, ["T = 5 (solid: correct teacher, dashed: wrong teacher)", "ρ = 0.05"]):
+        a.set_xlabel("teacher logit z_t")
+        a.set_ylabel("effective student logit z_s,eff")
+        a.set_title(title, fontsize=10)
+        a.axhline(0, color="k", lw=0.5)
+        a.legend(fontsize=8)
+    fig.suptitle("Ji & Zhu Fig. 1: effective student logits (Eq. 3), exact root")
+    fig.tight_layout()
+    fig.savefig(d / "fig1.png", dpi=120)
+    plt.close(fig)
+    lines = ["Effective logits of Eq. 3 (exact root; dotted: the paper's truncated GD solver).", "",
+             "| ρ (T = 5) | threshold t | z_eff(-15, y_g = 1) |", "|---|---|---|"]
+    lines += [f"| {k} | {v['threshold']:.3f} | {v['z_eff(-15, y=1)']:.3f} |" for k, v in data["left"].items()]
+    lines += ["", "| T (ρ = 0.05) | threshold t | z_eff(-15, y_g = 1) |", "|---|---|---|"]
+    lines += [f"| {k} | {v['threshold']:.3f} | {v['z_eff(-15, y=1)']:.3f} |" for k, v in data["right"].items()]
+    return write_summary(d, "Fig. 1: effective student logits", lines, data)
+
+
+def _figS7(d: Path) -> dict:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    kf = mlp_kernel_fn(3)
+    rng = np.random.default_rng(0)
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    data = {}
+    for i, s in enumerate([0.1, 1.0, 5.0, 25.0, 100.0]):
+        x = jnp.asarray(rng.normal(size=(10000, 2)) * s)
+        diag = jax.vmap(lambda v: kf(v[None], None, "ntk")[0, 0])(x)
+        ratio = np.asarray(diag / jnp.sum(x * x, axis=1))
+        norm = np.linalg.norm(np.asarray(x), axis=1)
+        ax.loglog(norm, ratio, ".", ms=1, color=f"C{i}", label=f"σ_x = {s}")
+        data[s] = {"min_ratio": float(ratio.min()), "median_norm": float(np.median(norm))}
+    big = jnp.asarray([[100.0, 0.0], [0.0, 300.0], [1e3, 1e3]])
+    tail = np.asarray(jax.vmap(lambda v: kf(v[None], None, "ntk")[0, 0])(big) / jnp.sum(big * big, 1))
+    ax.axhline(0.25, color="k", ls="--", lw=0.8, label="1/4")
+    ax.set_xlabel("‖x‖")
+    ax.set_ylabel("Θ(x, x) / xᵀx")
+    ax.set_title("Ji & Zhu Fig. S7: L = 3, σ_W = σ_b = 1, d = 2", fontsize=10)
+    ax.legend(markerscale=8, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(d / "figS7.png", dpi=120)
+    plt.close(fig)
+    overall_min = min(v["min_ratio"] for v in data.values())
+    lines = [f"- min over 50,000 samples of Θ(x, x)/xᵀx: {overall_min:.4f} (claim K1: ≥ 1/4) — "
+             f"{verdict(overall_min >= 0.25)}",
+             f"- at ‖x‖ = 100, 300, 1414: {', '.join(f'{v:.4f}' for v in tail)} (claim: → 0.250)"]
+    return write_summary(d, "Fig. S7: NTK diagonal of ReLU features", lines,
+                          {"by_sigma": data, "tail": tail.tolist(), "min": overall_min})
+
+
+def plot(d) -> dict:
+    """Draw a figure directory's PNGs and ``summary.md`` from its stores; returns the summary data.
+    A directory with ``figure.json`` gets that figure's plots; a plain sweep directory (``results.sqlite``)
+    gets the generic sweep plots."""
+    d = Path(d)
+    meta = d / "figure.json"
+    if meta.exists():
+        fig = json.loads(meta.read_text())["figure"]
+        if fig in ("fig1", "figS7"):
+            return {"fig1": _fig1, "figS7": _figS7}[fig](d)
+        if fig == "figS6":
+            return _replot_finite(d)
+        return {"fig2": _plot_fig2, "fig3": _plot_fig3, "fig4": _plot_fig4, "fig5": _plot_fig5}[fig](d)
+    if (d / "results.sqlite").exists():
+        return _plot_generic(d)
+    if (d / "results.json").exists() and (d / "config.json").exists():  # ntkd finite-width
+        return _replot_finite(d)
+    raise FileNotFoundError(f"{d} holds neither a reproduction (figure.json) nor a sweep (results.sqlite)")
+
+
+def _replot_finite(d: Path) -> dict:
+    res = json.loads((d / "results.json").read_text())
+    plot_finite(finite_config(json.loads((d / "config.json").read_text())), res, d)
+    return res
+
+
+def _plot_fig2(d: Path) -> dict:
+    rows, curves = store_rows(d / "students")
+    plt = pyplot()
+    fig, ax = plt.subplots(1, 4, figsize=(20, 4.3))
+    risk = mean_by(rows, ("rho", "n"), "risk")
+    alpha = mean_by(rows, ("rho", "n"), "alpha")
+    bound = mean_by(rows, ("rho", "n"), "bound")
+    rhos = sorted({k[0] for k in risk}, reverse=True)
+    slopes, last, alpha_last = {}, {}, {}
+    for i, rho in enumerate(rhos):
+        ns = [k[1] for k in risk if k[0] == rho]
+        rv = [risk[(rho, n)][0] for n in ns]
+        av = [alpha[(rho, n)][0] for n in ns]
+        slopes[rho] = loglog_slope(ns, rv)
+        last[rho], alpha_last[rho] = rv[-1], av[-1]
+        ax[0].loglog(ns, rv, "o-", color=f"C{i}", label=f"ρ = {rho} (slope {slopes[rho]:.2f})")
+        ax[3].semilogx(ns, av, "o-", color=f"C{i}", label=f"ρ = {rho}")
+    ax[0].set_xlabel("n")
+    ax[0].set_ylabel("transfer risk")
+    ax[0].set_title("Fig. 2 L: transfer risk vs n", fontsize=10)
+    ax[3].set_xlabel("n")
+    ax[3].set_ylabel("α'_n = ᾱ(Δŵ_n, Δw_*) (rad)")
+    ax[3].set_title("Fig. 2 R: student–oracle angle", fontsize=10)
+    panels = [[1.0, 0.96, 0.646, 0.5], [0.5, 0.35, 0.145, 0.017, 0.002]]
+    pdata = {}
+    for j, group in enumerate(panels):
+        for i, rho in enumerate(group):
+            c = [v for v in curves.values() if abs(v["rho"] - rho) < 1e-12]
+            if not c:
+                continue
+            c = c[0]
+            b, p = np.asarray(c["betas"]), np.asarray(c["p"])
+            ax[1 + j].plot(b, p, color=f"C{i}", label=f"ρ = {rho}")
+            pdata[rho] = {"p(1.5)": float(np.interp(1.5, b, p)), "p(1.55)": float(np.interp(1.55, b, p)),
+                          "beta_p_half": float(b[np.argmin(np.abs(p - 0.5))]), "oracle_norm": c["oracle_norm"]}
+        ax[1 + j].set_xlabel("β (rad)")
+        ax[1 + j].set_ylabel("p(β)")
+        ax[1 + j].set_xlim(1.3, np.pi / 2)
+        ax[1 + j].set_title(f"Fig. 2 M{'ab'[j]}: accumulative angle distribution", fontsize=10)
+    for a in ax:
+        a.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(d / "fig2.png", dpi=110)
+    plt.close(fig)
+    n_last = max(k[1] for k in risk)
+    lt1 = [r for r in rhos if r < 1]
+    q1a = all(slopes[1.0] < slopes[r] for r in lt1)
+    q1b = all(last[1.0] <= last[r] for r in lt1)
+    ns1 = sorted(k[1] for k in alpha if k[0] == 1.0)
+    q2a = alpha[(1.0, ns1[-1])][0] < alpha[(1.0, ns1[0])][0]
+    q2b = all(alpha_last[1.0] <= alpha_last[r] for r in lt1)
+    bmin = min(v[0] for v in bound.values())
+    q3 = pdata.get(1.0, {}).get("p(1.5)", 0) > 0.9
+    lines = [f"Student L = 3, T = 10, r = 0.3, perfect kernel teacher; seeds per point: "
+             f"{next(iter(risk.values()))[2]}. Rows: {len(rows)}.", "",
+             "| ρ | slope of log risk vs log n | risk at n = " + str(n_last) + " | α'_n at n = " + str(n_last)
+             + " (rad) |", "|---|---|---|---|"]
+    lines += [f"| {r} | {slopes[r]:.3f} | {last[r]:.4f} | {alpha_last[r]:.3f} |" for r in rhos]
+    lines += ["", f"- Q1 (ρ = 1 slope more negative than every ρ < 1): {verdict(q1a)}; "
+              f"(ρ = 1 risk lowest at the largest n): {verdict(q1b)}",
+              f"- Q2 (α'_n decreases with n for ρ = 1): {verdict(q2a)}; (smallest for ρ = 1 at the largest n): "
+              f"{verdict(q2b)}",
+              f"- Q3 (p(β) ≈ 1 well below π/2): p(1.5) = {pdata.get(1.0, {}).get('p(1.5)', float('nan')):.3f}, "
+              f"p(1.55) = {pdata.get(1.0, {}).get('p(1.55)', float('nan')):.3f} for ρ = 1 — {verdict(q3)}; "
+              f"smallest Theorem 1 bound over the grid: {bmin:.3f} (vacuous when ≈ 1)"]
+    return write_summary(d, "Fig. 2: transfer risk, p(β), α'_n", lines, {
+        "slopes": slopes, "risk_last": last, "alpha_last": alpha_last, "p_beta": pdata, "min_bound": bmin,
+        "Q1": [q1a, q1b], "Q2": [q2a, q2b], "Q3": q3})
+
+
+def _vkey(v):
+    """Sort key of a variant label 'name=value[,...]' (or a number): numeric where the value is."""
+    if isinstance(v, (int, float)):
+        return (0, float(v), "")
+    parts = []
+    for item in str(v).split(","):
+        val = item.split("=", 1)[-1]
+        try:
+            parts.append((0, float(val), ""))
+        except ValueError:
+            parts.append((1, 0.0, val))
+    return tuple(parts)
+
+
+def _I_curves(rows, where=lambda r: True, key="variant"):
+    norms = mean_by(rows, (key, "n"), "w_norm", where)
+    out = {}
+    for v in sorted({k[0] for k in norms}, key=_vkey):
+        ns = [k[1] for k in norms if k[0] == v]
+        nm, I = _inefficiency(ns, [norms[(v, n)][0] for n in ns])
+        out[v] = (nm, I, ns, [norms[(v, n)][0] for n in ns])
+    return out
+
+
+def _plot_fig3(d: Path) -> dict:
+    plt = pyplot()
+    fig, ax = plt.subplots(1, 2, figsize=(12, 4.3))
+    res = {}
+    refs = _I_curves(store_rows(d / "references")[0])
+    modes = _I_curves(store_rows(d / "modes")[0])
+    flips = _I_curves(store_rows(d / "flips")[0])
+    for a, group in ((ax[0], modes), (ax[1], flips)):
+        for i, (v, (nm, I, _, _)) in enumerate(group.items()):
+            a.semilogx(nm, I, "o-", ms=3, color=f"C{i}", label=v)
+        for v, (nm, I, _, _) in refs.items():
+            a.semilogx(nm, I, "k--" if "random" in v else "k:", label=v)
+        a.set_xlabel("n")
+        a.set_ylabel("data inefficiency I(n)")
+        a.legend(fontsize=7)
+    ax[0].set_title("Fig. 3 L: Gaussian mixtures by mode number", fontsize=10)
+    ax[1].set_title("Fig. 3 R: sign-flip noise (q = 103)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(d / "fig3.png", dpi=110)
+    plt.close(fig)
+    for name, group in (("references", refs), ("modes", modes), ("flips", flips)):
+        for v, (nm, I, ns, norms) in group.items():
+            res[f"{name}:{v}"] = {"I_mean": float(np.mean(I)), "I_first": float(I[0]), "I_last": float(I[-1]),
+                                  "norm_first": norms[0], "norm_last": norms[-1]}
+    zero = res["references:kind='zero'"]["I_mean"] if "references:kind='zero'" in res else res[
+        next(k for k in res if "zero" in k)]["I_mean"]
+    rnd = res[next(k for k in res if "random" in k)]
+    mode_keys = [k for k in res if k.startswith("modes:")]
+    mode_last = [res[k]["I_mean"] for k in mode_keys]
+    q4a = zero < min(mode_last) and rnd["I_mean"] > max(mode_last)
+    q4b = all(res[k]["I_last"] < res[k]["I_first"] for k in mode_keys)
+    q4c = all(a <= b + 0.02 for a, b in zip(mode_last, mode_last[1:]))
+    flip_keys = [k for k in res if k.startswith("flips:")]
+    q4d = res[flip_keys[-1]]["I_last"] > res[flip_keys[0]]["I_last"]
+    lines = ["Student NTK L = 5, z0 from initialized width-1024 networks; I(n) = log-log slope of "
+             "E‖Δŵ_n‖ on the n grid (seeds averaged before the log).", "",
+             "| task | mean I(n) | I at smallest n | I at largest n |", "|---|---|---|---|"]
+    lines += [f"| {k} | {v['I_mean']:.3f} | {v['I_first']:.3f} | {v['I_last']:.3f} |" for k, v in res.items()]
+    lines += ["", f"- Q4 (zero lowest, random highest): zero {zero:.3f}, random {rnd['I_mean']:.3f} "
+              f"(flat: first {rnd['I_first']:.2f}, last {rnd['I_last']:.2f}) — {verdict(q4a)}",
+              f"- Q4 (mixture I(n) decreasing in n): {verdict(q4b)}; (increasing with the mode number, mean I "
+              f"{', '.join(f'{v:.3f}' for v in mode_last)}): {verdict(q4c)}",
+              f"- Q4 (flip noise pushes I up toward the random level at large n): {verdict(q4d)}"]
+    return write_summary(d, "Fig. 3: data inefficiency orders tasks by difficulty", lines,
+                          {"I": res, "Q4": [q4a, q4b, q4c, q4d]})
+
+
+def _plot_fig4(d: Path) -> dict:
+    rows = store_rows(d / "teachers")[0]
+    plt = pyplot()
+    fig, ax = plt.subplots(1, 2, figsize=(12, 4.3))
+    mid = _I_curves(rows, where=lambda r: r["rho"] == 1.0)
+    stop_R = "stop_time=100.0"
+    right = _I_curves(rows, where=lambda r: r["variant"] == stop_R, key="rho")
+    for i, (v, (nm, I, _, _)) in enumerate(mid.items()):
+        ax[0].semilogx(nm, I, "o-", ms=3, color=f"C{i}", label=v)
+    for i, (rho, (nm, I, _, _)) in enumerate(sorted(right.items(), reverse=True)):
+        ax[1].semilogx(nm, I, "o-", ms=3, color=f"C{i}", label=f"1 - ρ = {1 - rho:.4g}")
+    ax[0].set_title("Fig. 4 M: I(n) by teacher stopping time (ρ = 1)", fontsize=10)
+    ax[1].set_title(f"Fig. 4 R: I(n) by hard ratio ({stop_R}, T = 10)", fontsize=10)
+    for a in ax:
+        a.set_xlabel("n")
+        a.set_ylabel("I(n)")
+        a.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(d / "fig4.png", dpi=110)
+    plt.close(fig)
+
+    order = sorted(mid, key=_vkey)
+    Is = [mid[v][1] for v in order]
+    q5 = all((a <= b + 0.02).all() for a, b in zip(Is, Is[1:]))
+    q5_frac = float(np.mean([(a <= b + 0.02).mean() for a, b in zip(Is, Is[1:])]))
+    hard = sorted(right.items(), reverse=True)  # ρ = 1 first
+    rho1 = hard[0][1][1]
+    q6a = rho1[-1] < rho1[0]
+    most = hard[-1][1][1]
+    q6b = abs(most[-1] - most[len(most) // 2]) < 0.15 and 0.3 < float(np.mean(most[len(most) // 2:])) < 0.75
+    q6c = [c[1][-1] for _, c in hard]  # I at the largest n, by hard ratio
+    q6c = all(a <= b + 0.02 for a, b in zip(q6c, q6c[1:]))
+    lines = ["Kernel teacher (L = 5, 20-mode mixture, hard labels ±10) stopped at gradient-flow time t_stop; "
+             "students NTK L = 5, z0 from width-1024 networks, T = 10.", "",
+             "| teacher stop time | I at smallest n | mean I | I at largest n |", "|---|---|---|---|"]
+    lines += [f"| {v} | {mid[v][1][0]:.3f} | {np.mean(mid[v][1]):.3f} | {mid[v][1][-1]:.3f} |" for v in order]
+    lines += ["", f"| 1 − ρ ({stop_R}) | I at smallest n | mean I over the upper half of n | I at largest n |",
+              "|---|---|---|---|"]
+    lines += [f"| {1 - rho:.4g} | {c[1][0]:.3f} | {np.mean(c[1][len(c[1]) // 2:]):.3f} | {c[1][-1]:.3f} |"
+              for rho, c in hard]
+    lines += ["", f"- Q5 (earlier-stopped teacher gives lower I(n) at every n, ±0.02): {verdict(q5)} "
+              f"(fraction of (n, adjacent-pair) comparisons that hold: {q5_frac:.2f})",
+              f"- Q6 (ρ = 1: I decreasing): {verdict(q6a)}; (I at the largest n grows with the hard ratio): "
+              f"{verdict(q6c)}; (largest hard ratio: flat near 0.5): {verdict(q6b)}. "
+              f"Transition scale ρ/T² = {1 / 100:.3g}."]
+    return write_summary(d, "Fig. 4: early stopping and hard labels vs data inefficiency", lines, {
+        "I_mid": {v: mid[v][1].tolist() for v in order}, "I_right": {r: c[1].tolist() for r, c in hard},
+        "Q5": q5, "Q5_fraction": q5_frac, "Q6": [q6a, q6c, q6b]})
+
+
+def _plot_fig5(d: Path) -> dict:
+    rows_m = store_rows(d / "error_vs_rho")[0]
+    rows_r = store_rows(d / "hard_label_effect")[0]
+    plt = pyplot()
+    fig, ax = plt.subplots(1, 2, figsize=(12, 4.3))
+    err = mean_by(rows_m, ("rho",), "error")
+    terr = mean_by(rows_m, ("rho",), "teacher_error")
+    rhos = [k[0] for k in err]
+    means = [err[(r,)][0] * 100 for r in rhos]
+    stds = [err[(r,)][1] * 100 for r in rhos]
+    ax[0].bar(range(len(rhos)), means, yerr=stds, capsize=3)
+    ax[0].set_xticks(range(len(rhos)), [str(r) for r in rhos], rotation=30, fontsize=8)
+    t_err = next(iter(terr.values()))[0] * 100
+    ax[0].axhline(t_err, color="k", ls="--", label="teacher")
+    ax[0].set_ylim(min(min(means), t_err) * 0.8, max(means + [t_err]) * 1.1)
+    ax[0].set_xlabel("soft ratio ρ")
+    ax[0].set_ylabel("student test error (%)")
+    n_m = rows_m[0]["n"]
+    ax[0].set_title(f"Fig. 5 M: imperfect teacher, n = {n_m}, T = 10 (mean ± std over seeds)", fontsize=10)
+    ax[0].legend()
+    hle = mean_by(rows_r, ("n", "variant"), "hle")
+    ns = sorted({k[0] for k in hle})
+    stops = sorted({k[1] for k in hle}, key=_vkey)
+    tx = [_vkey(v)[0][1] for v in stops]
+    terr_r = mean_by(rows_r, ("variant",), "teacher_error")
+    flips = {}
+    for i, n in enumerate(ns):
+        y = [hle[(n, v)][0] for v in stops]
+        ax[1].plot(tx, y, "o-", color=f"C{i}", label=f"n = {n}")
+        sign = np.sign(y)
+        flips[n] = next((tx[j] for j in range(1, len(y)) if sign[j] < 0 <= sign[j - 1]), None)
+    ax[1].set_xscale("log")
+    ax[1].set_yscale("symlog", linthresh=1.0)
+    ax[1].axhline(0, color="k", lw=0.6)
+    ax[1].set_xlabel("teacher stopping time")
+    ax[1].set_ylabel("⟨δŵ_h, Δŵ_c⟩ (Eq. 12 bracket)")
+    ax[1].set_title("Fig. 5 R: effect of hard labels at ρ = 1", fontsize=10)
+    ax[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(d / "fig5.png", dpi=110)
+    plt.close(fig)
+    best = rhos[int(np.argmin(means))]
+    e1 = err[(1.0,)][0] * 100
+    e09 = err[(min(rhos),)][0] * 100
+    q8 = best < 1.0 and means[int(np.argmin(means))] < e1 and e1 < e09
+    first = {n: hle[(n, stops[0])][0] for n in ns}
+    lastv = {n: hle[(n, stops[-1])][0] for n in ns}
+    q9a = all(v > 0 for v in first.values()) and all(v < 0 for v in lastv.values())
+    flip_t = [v for v in flips.values() if v is not None]
+    q9b = len(flip_t) == len(ns) and max(flip_t) / min(flip_t) <= 10
+    q9c = abs(first[ns[-1]]) > abs(first[ns[0]])
+    lines = [f"Imperfect kernel teacher (L = 5 NTK on hard labels of a 20-mode mixture, stopped at t = 1000, "
+             f"r = 0.3), test error {next(iter(terr.values()))[0] * 100:.2f} %; students L = 3, T = 10.", "",
+             "| ρ | student test error (%) | std over seeds |", "|---|---|---|"]
+    lines += [f"| {r} | {m:.3f} | {s:.3f} |" for r, m, s in zip(rhos, means, stds)]
+    lines += ["", "| teacher stop time | teacher error (%) | " + " | ".join(f"n = {n}" for n in ns) + " |",
+              "|---|---|" + "---|" * len(ns)]
+    lines += [f"| {t:g} | {terr_r[(v,)][0] * 100:.2f} | " + " | ".join(f"{hle[(n, v)][0]:.4g}" for n in ns) + " |"
+              for t, v in zip(tx, stops)]
+    lines += ["", f"- Q8 (U-shape, minimum below ρ = 1, better than ρ = 1 and much better than ρ = {min(rhos)}): "
+              f"minimum at ρ = {best} — {verdict(q8)}",
+              f"- Q9 (> 0 for the earliest teacher, < 0 for the latest, every n): {verdict(q9a)}; "
+              f"(sign flips at a similar stopping time across n: {flips}): {verdict(q9b)}; "
+              f"(magnitude grows with n): {verdict(q9c)}"]
+    return write_summary(d, "Fig. 5 (synthetic): imperfect teacher", lines, {
+        "error": dict(zip(rhos, means)), "best_rho": best, "hle": {f"{n}|{v}": hle[(n, v)][0] for n in ns
+                                                                  for v in stops},
+        "flip_time": flips, "Q8": q8, "Q9": [q9a, q9b, q9c]})
+
+
+def _plot_generic(d: Path) -> dict:
+    """Plots of any sweep: risk, test error and I(n) vs n per (variant, ρ, T) at t = max."""
+    rows, _ = store_rows(d)
+    plt = pyplot()
+    tmax = max(r["time"] for r in rows)
+    sel = [r for r in rows if r["time"] == tmax]
+    fig, ax = plt.subplots(1, 3, figsize=(16, 4.3))
+    summary = {}
+    for metric, a in (("risk", ax[0]), ("error", ax[1])):
+        m = mean_by(sel, ("variant", "depth", "rho", "T", "n"), metric)
+        for i, key in enumerate(sorted({k[:4] for k in m}, key=str)):
+            ns = [k[4] for k in m if k[:4] == key]
+            ys = [m[key + (n,)][0] for n in ns]
+            a.loglog(ns, ys, "o-", ms=3, label=f"{key[0]} L={key[1]} ρ={key[2]} T={key[3]}")
+            summary.setdefault("|".join(map(str, key)), {})[f"{metric}loglog_slope"] = loglog_slope(ns, ys)
+        a.set_xlabel("n")
+        a.set_ylabel(metric)
+    norms = mean_by(sel, ("variant", "depth", "rho", "T", "n"), "w_norm")
+    for key in sorted({k[:4] for k in norms}, key=str):
+        ns = [k[4] for k in norms if k[:4] == key]
+        if len(ns) > 1:
+            nm, I = _inefficiency(ns, [norms[key + (n,)][0] for n in ns])
+            ax[2].semilogx(nm, I, "o-", ms=3, label=f"{key[0]} L={key[1]} ρ={key[2]} T={key[3]}")
+            summary.setdefault("|".join(map(str, key)), {})["I_mean"] = float(np.mean(I))
+    ax[2].set_xlabel("n")
+    ax[2].set_ylabel("I(n)")
+    for a in ax:
+        a.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(d / "sweep.png", dpi=110)
+    plt.close(fig)
+    lines = [f"{len(rows)} rows; metrics at t = {tmax}.", "", "| variant, L, ρ, T | risk slope | error slope | "
+             "mean I(n) |", "|---|---|---|---|"]
+    lines += [f"| {k} | {v.get('risk_slope', float('nan')):.3f} | {v.get('error_slope', float('nan')):.3f} | "
+              f"{v.get('I_mean', float('nan')):.3f} |" for k, v in summary.items()]
+    return write_summary(d, "Sweep summary", lines, {"curves": summary})

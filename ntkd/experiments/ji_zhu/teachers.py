@@ -1,0 +1,113 @@
+"""The teachers of Ji & Zhu sweep tasks: ``task_teacher(task) -> teacher(x, key) -> (z_t, z_g)``.
+
+The sweep's task model ([G] choices of the brief, fixed and documented here):
+
+* ``kind = "mixture"``: the teacher *is* a Gaussian-mixture logit function z_g (:mod:`ntkd.theories.transfer_risk.tasks`), with
+  optional per-sample sign flips (``p_flip``, Fig. 3 right).
+* ``kind = "kernel_teacher"``: a wide teacher network in the kernel limit — the NTK predictor of depth
+  ``teacher_depth`` trained by gradient flow (MSE) on the hard labels ``±label_scale`` of a Gaussian
+  mixture z_g at ``fit_n`` fixed inputs and stopped at ``stop_time`` (inf = converged), times the
+  reduction factor ``reduction`` (r = 0.3 in the paper). The paper trains finite teachers with online
+  batches; in the kernel limit a large fixed fit set is the analogue, and the stopping time plays the
+  role of the stopping epoch (Figs. 4, 5).
+* ``kind = "network_teacher"``: the paper's teacher itself, a finite network (``teacher_width``,
+  ``teacher_depth``) trained with Adam (``teacher_lr``) on the hard labels of the mixture with online
+  batches (``teacher_batch`` fresh samples per epoch) and stopped at epoch ``stop_epoch``, times r
+  (:func:`ntkd.finite.train_teacher`). These four keys are accepted only with this kind.
+* ``kind = "random"``: i.i.d. N(0, 1) logits at every point (the upper reference of Fig. 3).
+* ``kind = "zero"``: the zero function (the lower reference of Fig. 3).
+* ``perfect = true``: the ground-truth labels are the teacher's signs, y_g = 1{z_t > 0} (§3–4);
+  ``false``: y_g = 1{z_g > 0} for the mixture z_g behind the teacher (an imperfect teacher, §5).
+
+Students start at z0 = 0 (``init = "zero"``: the infinite-width mean predictor) or at the outputs of
+an initialized finite NTK-parameterized network of width ``init_width`` (``init = "network"``, as the
+paper's Fig. 3). Angles against the oracle neglect Δw_z (as Eq. 9 does).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from ...kernels import shared_mlp_kernel_fn
+from ...theories.transfer_risk import tasks as T_
+
+__all__ = ["task_teacher", "init_outputs"]
+
+def task_teacher(task: dict, *, dtype=None) -> Callable:
+    """The teacher of a sweep task (module docstring): ``teacher(x, key) -> (z_t, z_g)``, teacher and
+    ground-truth logits at inputs ``x (n, d)``; ``key`` drives the random kind and the sign flips."""
+    dtype = dtype or jnp.result_type(float)
+    kind = task["kind"]
+    tkey = jax.random.PRNGKey(task["task_seed"])
+    if kind == "zero":
+        return lambda x, key: (jnp.zeros(x.shape[0], dtype), jnp.zeros(x.shape[0], dtype))
+    if kind == "random":
+        def random_teacher(x, key):
+            z = jax.random.normal(key, (x.shape[0],), dtype)
+            return z, z
+        return random_teacher
+    mix = T_.gaussian_mixture(jax.random.fold_in(tkey, 0), task["modes"], amplitude=task["amplitude"])
+    mix = T_.GaussianMixture(*(jnp.asarray(a, dtype) for a in mix))
+    if kind == "mixture":
+        p = task["p_flip"]
+
+        def mixture_teacher(x, key):
+            zg = mix.logits(x)
+            return (T_.flip_signs(key, zg, p) if p > 0 else zg), zg
+        return mixture_teacher
+    if kind == "network_teacher":
+        f = _network_teacher(task, mix, tkey, dtype)
+        return lambda x, key: (f(x), mix.logits(x))
+    # kernel_teacher: the fit kernel's eigendecomposition is shared by every stopping time of one fit set
+    kfn = shared_mlp_kernel_fn(task["teacher_depth"], "relu", 1.0, 1.0)
+    x_fit = T_.sample_inputs(jax.random.fold_in(tkey, 1), task["fit_n"], dtype=dtype)
+    y_fit = task["label_scale"] * jnp.where(mix.logits(x_fit) > 0, 1.0, -1.0).astype(dtype)
+    fit_key = (task["teacher_depth"], task["fit_n"], task["task_seed"], task["modes"], task["amplitude"],
+               jnp.dtype(dtype).name)
+    if fit_key not in _TEACHER_EIG:
+        _TEACHER_EIG.clear()
+        _TEACHER_EIG[fit_key] = jnp.linalg.eigh(kfn(x_fit, None, "ntk"))
+    teacher = T_.kernel_teacher(kfn, x_fit, y_fit, r=task["reduction"], stop_time=task["stop_time"],
+                                eig=_TEACHER_EIG[fit_key])
+    return lambda x, key: (teacher(x), mix.logits(x))
+
+
+_TEACHER_EIG: dict = {}
+_TEACHER_NET: dict = {}
+
+
+def _network_teacher(task, mix, tkey, dtype):
+    """A finite ReLU teacher (width ``teacher_width``, depth ``teacher_depth``, NTK parameterization) trained
+    with Adam (``teacher_lr``) on the hard labels 1{z_g > 0} of the mixture with online batches of
+    ``teacher_batch`` fresh samples per epoch, stopped at ``stop_epoch`` (:func:`ntkd.finite.train_teacher`),
+    times the reduction factor. Trained once per process and task."""
+    import optax
+
+    from ...finite import mlp, network_teacher, train_teacher
+
+    key = tuple(task[k] for k in ("teacher_width", "teacher_depth", "stop_epoch", "teacher_lr", "teacher_batch",
+                                  "task_seed", "modes", "amplitude")) + (jnp.dtype(dtype).name,)
+    if key not in _TEACHER_NET:
+        init_fn, apply_fn = mlp(mix.centers.shape[1], task["teacher_width"], task["teacher_depth"], dtype=dtype)
+        run = train_teacher(apply_fn, init_fn(jax.random.fold_in(tkey, 2)), mix.logits,
+                            epochs=max(1, task["stop_epoch"]), batch_size=task["teacher_batch"],
+                            stop_epochs=[task["stop_epoch"]], optimizer=optax.adam(task["teacher_lr"]),
+                            seed=task["task_seed"])
+        _TEACHER_NET.clear()
+        _TEACHER_NET[key] = (apply_fn, run.at(task["stop_epoch"]))
+    apply_fn, params = _TEACHER_NET[key]
+    return network_teacher(apply_fn, params, reduction=task["reduction"])
+
+
+def init_outputs(student, depth, key, xs, dtype):
+    """Outputs of an initialized finite NTK-parameterized network (init = "network") at each x in xs."""
+    from flax import nnx
+
+    from ...finite import NTKMLP
+
+    model = NTKMLP(xs[0].shape[1], student["init_width"], depth, activation=student["activation"],
+                   W_std=student["W_std"], b_std=student["b_std"],
+                   rngs=nnx.Rngs(int(jax.random.randint(key, (), 0, 2**31 - 1))), dtype=dtype)
+    return [jnp.reshape(model(x), (x.shape[0],)) for x in xs]

@@ -1,0 +1,229 @@
+"""Any kernel_fn in tiles spread over the local devices: :func:`kernel_matrix`."""
+from __future__ import annotations
+
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+import jax
+import numpy as np
+
+from .._core.checks import check_inputs_2d, check_int
+from ._programs import Cfg, config_of, packed_pass, pad_rows
+from .base import GETS, pack
+
+__all__ = ["kernel_matrix"]
+
+def _devices(devices):
+    """``None`` -> all local devices; an int k -> the first k; else a sequence of devices."""
+    local = jax.local_devices()
+    if devices is None:
+        return local
+    if isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
+        k = check_int(devices, "devices", minimum=1)
+        if k > len(local):
+            raise ValueError(f"`devices`={k} but only {len(local)} local device(s) exist; pass at most "
+                             f"{len(local)} or None for all.")
+        return local[:k]
+    devices = list(devices)
+    if not devices:
+        raise ValueError("`devices` is empty; pass None for all local devices.")
+    return devices
+
+
+#: Host copies of kernel_matrix's tiles: stripes of _STRIPE tile rows are copied by a pool of at most
+#: _COPY_THREADS threads (NumPy releases the GIL while it copies), and a symmetric kernel's mirrored tile
+#: is written _MIRROR_CHUNK rows at a time, since one transposed copy of a whole tile strides through
+#: memory (benchmarks/README.md, "Large kernels" and "Kernels on a GPU").
+_STRIPE = 256
+
+
+_MIRROR_CHUNK = 16
+
+
+_COPY_THREADS = 8
+
+
+def _copy_stripe(o, t, i, j, s, mirror):
+    """Copy rows s .. s + _STRIPE of tile ``t`` to ``o[i + s.., j..]`` and, with ``mirror``, their
+    transpose to ``o[j.., i + s..]``."""
+    e = min(s + _STRIPE, t.shape[0])
+    ja = t.shape[1]
+    o[i + s:i + e, j:j + ja] = t[s:e]
+    if mirror:
+        for c in range(s, e, _MIRROR_CHUNK):
+            c2 = min(c + _MIRROR_CHUNK, e)
+            o[j:j + ja, i + c:i + c2] = t[c:c2].T
+
+
+def _sharding(devs):
+    """Tiles (the leading axis) spread over ``devs``: a 1-D mesh."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    return NamedSharding(Mesh(np.array(devs), ("tiles",)), PartitionSpec("tiles"))
+
+
+@functools.lru_cache(maxsize=16)
+def _own_tile_program(cfg: Cfg, b1: int, b2: int, symmetric: bool, devs: tuple):
+    """kernel_matrix's one program for ntkd's analytic kernels, kept across calls (tracing and compiling
+    it costs 1-3 s on CPU): a ``(devices, b1, d)`` and a ``(devices, b2, d)`` stack of tiles and their
+    row offsets in, the packed tiles (:func:`packed_pass`) out. For a symmetric kernel the offsets give the
+    pairs of the same point their exact diagonal, so diagonal and off-diagonal tiles share the program."""
+    spread = _sharding(devs)
+
+    def tile(a, b, i, j):
+        return packed_pass(a, b, i, j, symmetric=symmetric, cfg=cfg)
+
+    return jax.jit(jax.vmap(tile), out_shardings=spread), spread
+
+
+@functools.lru_cache(maxsize=16)
+def _generic_tile_programs(kernel_fn, get, devs: tuple):
+    """kernel_matrix's two programs for any neural-tangents style ``kernel_fn`` (cross tiles and
+    diagonal tiles ``kernel_fn(a, None, get)``), kept across calls with the same ``kernel_fn``."""
+    spread = _sharding(devs)
+    single = isinstance(get, str)
+
+    def as_tuple(o):
+        return (o,) if single else tuple(o)
+
+    cross = jax.jit(jax.vmap(lambda a, b: as_tuple(kernel_fn(a, b, get))), out_shardings=spread)
+    diag = jax.jit(jax.vmap(lambda a: as_tuple(kernel_fn(a, None, get))), out_shardings=spread)
+    return (cross, diag), spread
+
+
+def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: int = 2048, devices=None,
+                  out=None, progress=None):
+    """Evaluate ``kernel_fn`` on all pairs of rows in tiles, spread over devices, with bounded memory.
+
+    The ``n1 × n2`` result is assembled on the host (NumPy) from ``block_size × block_size`` tiles.
+    Tiles are computed in groups of one per device: each group is a ``(devices, block, d)`` stack
+    sharded over a 1-D ``jax.sharding.Mesh`` of ``devices`` and mapped through a jitted, ``vmap``-ed
+    ``kernel_fn``, so every device runs the same one-tile program and the result does not depend on the
+    number of devices (tested bitwise on forced host devices). The next group is dispatched before the
+    previous one is copied to the host, so host copies overlap device work. Device memory stays a few
+    ``block_size²`` arrays per device whatever n is (the last tiles are padded to the full block shape).
+
+    With ``x2=None`` only the tiles on and above the diagonal are computed and mirrored, and the pairs
+    of the same point keep ``kernel_fn``'s exact diagonal.
+
+    Programs: for ntkd's analytic kernels (``mlp_kernel_fn``) one program computes every tile, both
+    kernels of a pair in one fused pass; the tile offsets mark the pairs of the same point. Any other
+    ``kernel_fn`` gets two, cross tiles ``kernel_fn(a, b, get)`` and diagonal tiles
+    ``kernel_fn(a, None, get)``. The compiled programs are kept (an LRU cache of 16 per kind) for later
+    calls with the same kernel, tile shapes and devices: tracing and compiling a depth-5 ReLU tile
+    takes 1-3 s on a 2-core CPU.
+
+    Args:
+      kernel_fn: any callable with the neural-tangents signature ``kernel_fn(x1, x2, get)`` that is
+        jit- and vmap-compatible: ntkd's own, an ``ntkd.empirical_kernel_fn``, or a neural-tangents
+        ``stax`` kernel_fn (duck typing).
+      x1: inputs ``(n1, d)``. x2: inputs ``(n2, d)`` or ``None`` for the symmetric kernel.
+      get: ``"ntk"``, ``"nngp"`` (one ``(n1, n2)`` array) or a tuple of names (a namedtuple of arrays).
+      block_size: tile edge. On CPU 2048 is a good default. A symmetric CPU kernel that fits in memory
+        is faster as ``kernel_fn(x)`` itself, one program of small tiles that computes only one
+        triangle and mirrors inside the program. On a GPU the host's copies of the tiles take nearly
+        all the time (benchmarks/README.md, "Large kernels" and "Kernels on a GPU").
+      devices: ``None`` (all ``jax.local_devices()``), a count k (the first k), or a list of devices.
+      out: optional preallocated host arrays to write into, ``(n1, n2)`` of ``x1``'s dtype: one array
+        for a single ``get``, else a sequence in the order of ``get``. Pass ``np.lib.format.open_memmap``
+        arrays for kernels larger than RAM (n = 50,000 in float32 is 10 GB per kernel).
+      progress: optional callable ``progress(done_tiles, total_tiles)``.
+
+    Returns:
+      NumPy arrays of dtype ``x1.dtype`` (``out`` itself when given); shaped like ``kernel_fn``'s
+      output for ``get``.
+    """
+    block_size = check_int(block_size, "block_size", minimum=1)
+    single = isinstance(get, str)
+    names = (get,) if single else tuple(get)
+    if not names or any(n not in GETS for n in names):
+        raise ValueError(f"`get` must be 'nngp', 'ntk' or a tuple of those; got {get!r}.")
+    x1 = check_inputs_2d(x1, "x1")
+    symmetric = x2 is None or x2 is x1
+    x2 = x1 if symmetric else check_inputs_2d(x2, "x2")
+    if x2.shape[1] != x1.shape[1]:
+        raise ValueError(f"`x2` has {x2.shape[1]} features but `x1` has {x1.shape[1]}; they must match.")
+    n1, n2 = x1.shape[0], x2.shape[0]
+    dtype = np.dtype(x1.dtype)
+    if out is None:
+        out = [np.empty((n1, n2), dtype=dtype) for _ in names]
+    else:
+        out = [out] if single else list(out)
+        if len(out) != len(names) or any(getattr(o, "shape", None) != (n1, n2) or getattr(o, "dtype", None) != dtype
+                                          for o in out):
+            raise ValueError(f"`out` must be {len(names)} array(s) of shape {(n1, n2)} and dtype {dtype} "
+                             f"(one per name in get={get!r}); got "
+                             f"{[(getattr(o, 'shape', None), getattr(o, 'dtype', None)) for o in out]}.")
+    devs = tuple(_devices(devices))
+    n_dev = len(devs)
+    b1, b2 = min(block_size, n1), min(block_size, n2)
+    cfg = config_of(kernel_fn)
+    own = cfg is not None  # ntkd's analytic kernels: one packed program for every tile
+    if own:
+        program, spread = _own_tile_program(cfg._replace(names=names), b1, b2, symmetric, devs)
+    else:
+        key = get if single else names
+        try:
+            hash(kernel_fn)
+        except TypeError:  # not cacheable: programs for this call only
+            (cross, diag), spread = _generic_tile_programs.__wrapped__(kernel_fn, key, devs)
+        else:
+            (cross, diag), spread = _generic_tile_programs(kernel_fn, key, devs)
+    x1h = np.asarray(x1)
+    x2h = x1h if symmetric else np.asarray(x2)
+    starts1, starts2 = range(0, n1, b1), range(0, n2, b2)
+    tiles = [(i, j) for i in starts1 for j in starts2 if not (symmetric and j < i)]
+    if own:  # one program: diagonal tiles get the exact diagonal from the tile offsets
+        kinds = ([], tiles)
+    else:  # a generic kernel_fn's diagonal tiles are kernel_fn(a, None): a second program
+        kinds = ([t for t in tiles if t[0] == t[1]], [t for t in tiles if t[0] != t[1]]) if symmetric else ([], tiles)
+    groups = [(k == 0, g[s:s + n_dev]) for k, g in enumerate(kinds) for s in range(0, len(g), n_dev)]
+
+    def stack(rows, start, size):
+        xs = [pad_rows(rows[s:s + size], size) for s in start]
+        xs += [xs[-1]] * (n_dev - len(xs))  # pad the last group with repeats
+        return jax.device_put(np.stack(xs), spread)
+
+    def offsets(start):
+        start = list(start) + [start[-1]] * (n_dev - len(start))
+        return jax.device_put(np.asarray(start, np.int32), spread)
+
+    def launch(is_diag, group):
+        xa = stack(x1h, [i for i, _ in group], b1)
+        if is_diag:
+            return diag(xa)
+        xb = stack(x2h, [j for _, j in group], b2)
+        if own:
+            return program(xa, xb, offsets([i for i, _ in group]), offsets([j for _, j in group]))
+        return cross(xa, xb)
+
+    def store(group, blocks):
+        if own:  # one packed array: both kernels as complex(first, second), split as views (no copy)
+            z = np.asarray(blocks)
+            blocks = (z.real, z.imag) if len(names) == 2 else (z,)
+        tasks = []
+        for o, blk in zip(out, blocks):
+            blk = np.asarray(blk)
+            for k, (i, j) in enumerate(group):
+                t = blk[k, :min(b1, n1 - i), :min(b2, n2 - j)]
+                tasks += [(o, t, i, j, s, symmetric and i != j) for s in range(0, t.shape[0], _STRIPE)]
+        for f in [pool.submit(_copy_stripe, *a) for a in tasks]:
+            f.result()
+
+    done = 0
+    pending = None
+    with ThreadPoolExecutor(max_workers=min(_COPY_THREADS, os.cpu_count() or 1)) as pool:
+        for item in groups + [None]:  # None: no further launch, only the last copy
+            # dispatch is asynchronous: this launch overlaps the host copy of the previous group below
+            launched = None if item is None else (item[1], launch(*item))
+            if pending is not None:
+                store(*pending)
+                done += len(pending[0])
+                if progress is not None:
+                    progress(done, len(tiles))
+            pending = launched
+    if single:
+        return out[0]
+    return pack(tuple(names), dict(zip(names, out)))

@@ -1,0 +1,55 @@
+"""Layer L0: the honest ETA of long runs, and the small statistics of stored results."""
+import io
+
+import numpy as np
+import pytest
+
+from ntkd._core import progress as P
+from ntkd._core.stats import loglog_slope, mean_sem
+
+
+def test_loglog_slope_of_a_power_law_and_too_few_points():
+    x = np.array([16.0, 64.0, 256.0, 1024.0])
+    assert loglog_slope(x, 3.0 * x**-0.5) == pytest.approx(-0.5, abs=1e-12)
+    assert loglog_slope(np.r_[x, 0.0], np.r_[3.0 * x**-0.5, 1.0]) == pytest.approx(-0.5, abs=1e-12)  # x = 0 left out
+    assert np.isnan(loglog_slope([1.0, 2.0], [1.0, -1.0]))
+
+
+def test_mean_sem_is_the_sample_standard_error():
+    v = np.array([[1.0, 2.0], [3.0, 5.0], [5.0, 11.0]])
+    m, s = mean_sem(v)
+    np.testing.assert_allclose(m, [3.0, 6.0])
+    np.testing.assert_allclose(s, [2.0 / np.sqrt(3), np.std(v[:, 1], ddof=1) / np.sqrt(3)])
+    m1, s1 = mean_sem(v[:1])
+    np.testing.assert_allclose(s1, [0.0, 0.0])
+
+
+def test_eta_takes_compilation_out_of_the_rate_and_adds_it_back_per_group(monkeypatch):
+    """10 units of work in 5 groups; the first unit took 10 s of which 8 s compiling. A naive ETA says
+    90 s; the compute rate is 1 unit / 2 s (18 s for 9 units), plus 8 s of compiling for each of the 4
+    groups still to start: 50 s."""
+    clock = {"t": 100.0}
+    comp = {"c": (3, 1.0)}  # compilations before the run are not counted
+    monkeypatch.setattr(P.time, "perf_counter", lambda: clock["t"])
+    monkeypatch.setattr(P, "compile_stats", lambda: comp["c"])
+    out = io.StringIO()
+    bar = P.Progress("run", 10, groups=5, stream=out)
+    bar.start_group()
+    clock["t"] += 10.0
+    comp["c"] = (5, 9.0)
+    bar.update(1, note="first")
+    assert bar.eta() == pytest.approx(50.0)
+    assert "[1/10 blocks] first" in out.getvalue() and "8 s compiling 2 programs" in out.getvalue()
+    assert "ETA 50 s" in out.getvalue()
+    stats = bar.close()
+    assert stats["compile_seconds"] == pytest.approx(8.0) and stats["programs_compiled"] == 2
+
+
+def test_compile_stats_count_a_new_program():
+    import jax
+    import jax.numpy as jnp
+
+    n0, s0 = P.compile_stats()
+    jax.jit(lambda v: jnp.sin(v) * 3.0 + 0.25)(jnp.arange(7.0))
+    n1, s1 = P.compile_stats()
+    assert n1 >= n0 + 1 and s1 > s0

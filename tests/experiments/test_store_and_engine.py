@@ -1,0 +1,75 @@
+"""The paper-neutral study engine and results store, driven by a toy study that is no paper's: the
+store records the study's schema, reads it back without the study, resumes exactly the unfinished
+blocks, and cuts units into memory-bounded chunks that are multiples of the device count."""
+import json
+import sqlite3
+
+import pytest
+
+from ntkd.experiments.engine import Unit, chunk_size, run_units
+from ntkd.experiments.store import LEGACY_SCHEMA, ResultsStore, Schema
+
+SCHEMA = Schema((("shape", "TEXT"), ("k", "INTEGER"), ("x", "REAL")), ("area", "ratio"), ("method",))
+
+
+def _units(calls):
+    def unit(shape):
+        def compute(store, items):
+            calls.append((shape, list(items)))
+            return {f"{shape}|k={k}": [{"shape": shape, "k": k, "x": x, "area": k * x, "ratio": float("nan") if k == 0 else x / k,
+                                        "method": "toy", "config": {"shape": shape, "k": k}} for x in (0.5, 2.0)]
+                    for k in items}
+        return Unit(shape, [(f"{shape}|k={k}", k) for k in range(5)], compute, block_bytes=2**30, block_work=1.0)
+    return [unit("square"), unit("disc")]
+
+
+def test_a_toy_study_runs_resumes_and_reads_back_without_the_study(tmp_path):
+    path = tmp_path / "results.sqlite"
+    calls = []
+    kw = dict(config_json=json.dumps({"toy": 1}), config_hash="h1", version="test", name="toy", memory_gib=2.0,
+              progress=None)
+    stats = run_units(path, SCHEMA, _units(calls), max_blocks=4, **kw)
+    assert stats["blocks"] == 4 and [len(items) for _, items in calls] == [2, 2]  # chunks of 2 blocks (2 GiB)
+    calls.clear()
+    stats = run_units(path, SCHEMA, _units(calls), **kw)
+    assert stats["blocks"] == 6  # exactly the unfinished ones
+    assert calls == [("square", [4]), ("disc", [0, 1]), ("disc", [2, 3]), ("disc", [4])]
+    with ResultsStore(path, read_only=True) as st:
+        assert st.schema == SCHEMA
+        rows = st.rows()
+        assert len(rows) == 20 and st.count() == 20
+        assert {r["shape"] for r in rows} == {"square", "disc"}
+        nan_row = [r for r in rows if r["k"] == 0][0]
+        assert nan_row["ratio"] is None  # NaN is stored as NULL
+        assert [c for c in st.columns()][:8] == ["id", "block", "shape", "k", "x", "area", "ratio", "method"]
+    with pytest.raises(ValueError, match="different sweep configuration"):
+        run_units(path, SCHEMA, _units([]), **{**kw, "config_hash": "h2"})
+
+
+def test_a_store_written_before_schemas_reads_with_the_legacy_schema(tmp_path):
+    path = tmp_path / "results.sqlite"
+    with ResultsStore(path, LEGACY_SCHEMA) as st:
+        st.claim("{}", "h", "old")
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("DELETE FROM meta WHERE key = 'schema'")
+    db.close()
+    with ResultsStore(path, read_only=True) as st:
+        assert st.schema == LEGACY_SCHEMA
+
+
+def test_schema_refuses_clashing_names_and_unknown_types():
+    with pytest.raises(ValueError, match="distinct column names"):
+        Schema((("t", "REAL"), ("T", "REAL")), ()).check()
+    with pytest.raises(ValueError, match="distinct column names"):
+        Schema((("a", "FLOAT"),), ()).check()
+    with pytest.raises(ValueError, match="schema"):
+        ResultsStore("unused.sqlite")
+
+
+@pytest.mark.parametrize("block_bytes, gib, fixed, n_dev, want", [
+    (2**30, 4.0, 0, 1, 4), (2**30, 4.0, 0, 3, 3), (2**30, 0.1, 0, 1, 1), (2**30, 0.1, 0, 4, 4),
+    (2**20, 1.0, 0, 8, 1024), (2**30, 4.0, 5, 2, 4), (2**30, 4.0, 1, 2, 2),
+])
+def test_chunks_fit_the_memory_and_are_multiples_of_the_devices(block_bytes, gib, fixed, n_dev, want):
+    assert chunk_size(block_bytes, gib, fixed, n_dev) == want
