@@ -9,6 +9,9 @@ import pytest
 
 import ntkd
 
+# the old module paths warn by design; the tests below check that they do
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
 
 def test_import_ntkd_does_not_import_flax_optax_or_orbax():
     code = ("import sys, ntkd; ntkd.mlp_kernel_fn(2); "

@@ -163,3 +163,22 @@ def test_theorem2_matches_finite_difference_of_eq11():
     eps = 1e-6
     fd = (4 * (cos(eps / 2) - cos(0.0)) / eps - (cos(eps) - cos(0.0)) / eps)
     np.testing.assert_allclose(analytic, fd, rtol=1e-3)
+
+
+def test_risk_bound_is_a_jax_function_and_never_optimistic_on_nan():
+    """risk_bound eagerly, under jit and under vmap over ᾱ_n equals the NumPy p(π/2 - ᾱ_n) = share of
+    feature angles above π/2 - ᾱ_n; a NaN or out-of-range ᾱ_n is refused eagerly and gives NaN when traced
+    (a NaN β would otherwise count no angle above it: a risk bound of 0)."""
+    import jax
+    import jax.numpy as jnp
+
+    cos = np.random.default_rng(4).uniform(0.0, 0.6, 300)
+    alphas = np.array([0.0, 0.05, 0.3, 1.2, np.pi / 2])
+    want = [np.mean(np.arccos(cos) > np.pi / 2 - a) for a in alphas]
+    np.testing.assert_allclose([float(ntkd.risk_bound(a, cos)) for a in alphas], want)
+    np.testing.assert_allclose(jax.vmap(ntkd.risk_bound, (0, None))(jnp.asarray(alphas), cos), want)
+    np.testing.assert_allclose(jax.jit(ntkd.risk_bound)(alphas[2], cos), want[2])
+    for bad in (np.nan, -0.1, 2.0):
+        with pytest.raises(ValueError, match="alpha_n"):
+            ntkd.risk_bound(bad, cos)
+        assert np.isnan(jax.jit(ntkd.risk_bound)(bad, cos))

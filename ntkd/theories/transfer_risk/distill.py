@@ -112,6 +112,10 @@ def effective_logits(z_t, y_g, rho, T, *, method: str = "exact", soft_scale: Uni
     to (XLA flushes subnormal floats to zero, so a subnormal ρ counts as 0). Otherwise the root is unique (the residual is strictly monotone). Mirror symmetry
     z_eff(z_t, 0) = -z_eff(-z_t, 1) reduces y_g = 0 to y_g = 1.
 
+    Derivatives (exact method): with respect to z_t, ρ, T (and the soft factor) by the implicit function
+    theorem on Eq. 3, in forward and reverse mode, never through the bisection; at ρ = 1 the ρ-derivative
+    is minus the correction logits (§5.3); at ρ = 0 (an infinite root) every derivative is NaN.
+
     Returns: array of the broadcast shape and dtype of the inputs. jit/vmap compatible.
     """
     if method not in ("exact", "paper_gd"):
@@ -126,9 +130,11 @@ def effective_logits(z_t, y_g, rho, T, *, method: str = "exact", soft_scale: Uni
     return _exact(z_t, y_g, rho, T, s)
 
 
+@jax.custom_jvp
 @jax.jit
 def _exact(z_t, y_g, rho, T, s):
-    """Compiled once per shape and dtype (the solver has data-dependent loops)."""
+    """Compiled once per shape and dtype (the solver has data-dependent loops); differentiated by the
+    implicit function theorem (:func:`_exact_jvp`), never through the bisection."""
     sign = 2 * y_g - 1
     zt1 = sign * z_t  # reduce to y_g = 1
     interior = (rho > 0) & (rho < 1)
@@ -140,6 +146,38 @@ def _exact(z_t, y_g, rho, T, s):
     root = jnp.where(rho == 1, zt1, jnp.where(rho == 0, jnp.inf, root))
     return sign * root
 
+
+
+@_exact.defjvp
+def _exact_jvp(primals, tangents):
+    """Implicit derivative of the root of Eq. 3 in (z_t, ρ, T, s); labels are discrete (no tangent).
+
+    Interior ρ: the root z of the log-space residual G(z; z_t, ρ, T, s) = 0 (:func:`_log_residual`, in the
+    y_g = 1 frame) moves by dz = -(∂G/∂θ · dθ) / (∂G/∂z), both from ``jax.jvp`` of G, which stays finite
+    for saturated sigmoids. ρ = 1: z = z_t for every T and s, and Eq. 3's gradient form gives
+    dz = dz_t - dρ · T² σ(-z_t) / (s σ(z_t/T) σ(-z_t/T)) (the correction logits of §5.3 with their sign).
+    ρ = 0: the root is infinite and its tangent NaN, never a finite number."""
+    z_t, y_g, rho, T, s = primals
+    dzt, _, drho, dT, ds = tangents
+    z = _exact(*primals)
+    sign = 2 * y_g - 1
+    zt1, z1 = sign * z_t, sign * z
+    interior = (rho > 0) & (rho < 1)
+    r_in = jnp.where(interior, rho, 0.5)
+    z_in = jnp.where(interior, z1, zt1 + 1)  # any point where G is finite, for the masked-out entries
+    g_z = jax.jvp(lambda v: _log_residual(v, zt1, r_in, T, s), (z_in,), (jnp.ones_like(z_in),))[1]
+    g_th = jax.jvp(lambda a, r, t, c: _log_residual(z_in, a, r, t, c), (zt1, r_in, T, s),
+                   (sign * dzt, drho, dT, ds))[1]
+    dz_in = -g_th / g_z
+    # every branch is linear in the tangents with coefficients that are finite where the branch is not
+    # taken (0 there), so reverse mode, which multiplies each branch's cotangent, picks up no NaN
+    one = rho == 1
+    u = jnp.where(one, zt1, 0.0) / T
+    c_one = jnp.where(one, T * T / s * jnp.exp(log_sigmoid(-u * T) - log_sigmoid(u) - log_sigmoid(-u)), 0.0)
+    c_nan = jnp.where(rho == 0, jnp.nan, 0.0)
+    dz1 = (jnp.where(interior, dz_in, 0.0) + jnp.where(one, sign * dzt, 0.0) - c_one * drho
+           + c_nan * (sign * dzt + drho + dT + ds))
+    return z, sign * dz1
 
 def threshold(rho, T, *, soft_scale: Union[float, str] = 1.0):
     """t(ρ, T) = z_eff(0⁺, y_g = 1): the smallest |logit| a correct-teacher student outputs (§4.2).

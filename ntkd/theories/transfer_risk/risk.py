@@ -12,7 +12,7 @@ from typing import Callable, Union
 import jax.numpy as jnp
 import numpy as np
 
-from ..._core.checks import as_float_array, check_finite, check_int
+from ..._core.checks import all_true, as_float_array, check_finite, check_int
 from ..._core.linalg import mm
 from .distill import weight_change_norm
 
@@ -111,7 +111,8 @@ def risk_bound(alpha_n, feature_cosines):
         distribution directly.
 
     Returns: the bound, same shape as ``alpha_n``, in [0, 1]. It is loose (≈ 1) until ᾱ_n is within a few
-    hundredths of a radian of 0 (§3.3); it always holds.
+    hundredths of a radian of 0 (§3.3); it always holds. jit/vmap-able (over ``alpha_n``); eagerly a NaN
+    or out-of-range ``alpha_n`` is refused, under tracing it gives NaN.
 
     Example:
       >>> from ntkd import risk_bound, feature_cosines, alpha_n, oracle_norm
@@ -120,9 +121,13 @@ def risk_bound(alpha_n, feature_cosines):
       >>> bound = risk_bound(alpha_n(theta_nn, dz_n, norm), cos)        # Eq. 7 with Eq. 9
     """
     a = as_float_array(alpha_n, "alpha_n")
-    if bool(((a < 0) | (a > jnp.pi / 2 + 1e-12)).any()):
-        raise ValueError("`alpha_n` must be an acute angle in [0, π/2] radians.")
-    return _p_fn(feature_cosines)(jnp.pi / 2 - a)
+    acute = lambda v: (v >= 0) & (v <= jnp.pi / 2 + 1e-12)  # noqa: E731  (False for NaN)
+    if not all_true(a, lambda v: acute(v).all()):
+        raise ValueError(f"`alpha_n` must be an acute angle in [0, π/2] radians, not NaN; got {alpha_n!r}. "
+                         "A NaN ᾱ_n comes from a NaN or non-positive `norm` in alpha_n.")
+    p = _p_fn(feature_cosines)(jnp.pi / 2 - a)
+    # traced values are not checked: an invalid angle gives NaN, never the optimistic p of a NaN β (0)
+    return jnp.where(acute(a), p, jnp.nan)
 
 
 def phuong_lampert_bound(feature_cosines, n, *, n_betas: int = 2001):
