@@ -1,16 +1,23 @@
 """Progress of long runs with an honest ETA, and the compilation time JAX spent meanwhile.
 
 On a terminal the progress is a ``rich`` bar (rich comes with flax); elsewhere (logs, CI, pipes) one line
-per update. The ETA divides the work left by the rate of work per second of *computation*: the seconds
-XLA spent compiling (``jax.monitoring``'s compile events) are taken out of the rate and added back as the
-compile time of the programs still to come, estimated from those compiled so far. A first chunk that is
-mostly compilation therefore no longer promises a run many times longer than it is.
+per update. The ETA separates computation from compilation (``jax.monitoring``'s compile events):
+
+* computation: each chunk's seconds minus its compile seconds, fitted as ``a·blocks + b·work`` over the
+  chunks so far (least squares, a, b >= 0; the work of a block is the study's cost model, e.g. n³), so
+  that small, overhead-bound chunks do not extrapolate to large ones by flops alone; with one kind of
+  chunk only, seconds per block;
+* compilation: each group (e.g. a new training-set size) compiles new programs; the groups still to
+  start are charged the mean compile time of the groups after the first (the first also compiles the
+  run's one-time programs), or the first's while it is the only one.
 """
 from __future__ import annotations
 
 import sys
 import threading
 import time
+
+import numpy as np
 
 __all__ = ["Progress", "compile_stats"]
 
@@ -27,8 +34,8 @@ def _listener(event, duration, **_):
 
 
 def compile_stats() -> tuple:
-    """``(programs compiled, seconds spent compiling them)`` by XLA in this process since the first call
-    (the listener is registered then)."""
+    """``(XLA programs, seconds)`` compiled, or loaded from the persistent compilation cache, in this
+    process since the first call (the listener is registered then)."""
     if not _REGISTERED:
         import jax
 
@@ -66,6 +73,9 @@ class Progress:
         self.groups_started = 0
         self.t0 = time.perf_counter()
         self.c0 = compile_stats()
+        self._last = (self.t0, self.c0[1])
+        self._chunks = []  # (blocks, work, compute seconds)
+        self._group_compile = []  # compile seconds of each group started
         self._bar = None
         if stream is not None and getattr(stream, "isatty", lambda: False)():
             from rich.console import Console
@@ -83,30 +93,48 @@ class Progress:
         return c - self.c0[0], s - self.c0[1]
 
     def eta(self) -> float:
-        """Seconds left: compute left at the compute rate so far, plus the compile time of the groups
-        not yet started at the mean compile time per group started so far."""
-        el = time.perf_counter() - self.t0
-        _, comp = self.compile_seconds()
-        compute = max(el - comp, 1e-9)
+        """Seconds left (see the module docstring); NaN before the first chunk."""
+        left_blocks = max(self.total - self.done, 0)
         left_work = max(self.total_work - self.work, 0.0)
-        rate = self.work / compute if self.work > 0 else None
-        left = left_work / rate if rate else float("nan")
-        if self.groups_started:
-            left += comp / self.groups_started * max(self.groups - self.groups_started, 0)
-        return left
+        if not self._chunks:
+            return float("nan")
+        b_ = np.array([c[0] for c in self._chunks], float)
+        w_ = np.array([c[1] for c in self._chunks], float)
+        t_ = np.array([c[2] for c in self._chunks], float)
+        a, b = t_.sum() / b_.sum(), 0.0
+        if len(self._chunks) > 1 and np.ptp(w_ / b_) > 0:
+            (a2, b2), *_ = np.linalg.lstsq(np.stack([b_, w_], 1), t_, rcond=None)
+            if a2 >= 0 and b2 >= 0:
+                a, b = a2, b2
+            elif b2 > 0:  # a clipped to 0
+                a, b = 0.0, float(t_ @ w_ / (w_ @ w_))
+        left = a * left_blocks + b * left_work
+        if self._group_compile:
+            later = self._group_compile[1:]
+            per_group = float(np.mean(later)) if later else self._group_compile[0]
+            left += per_group * max(self.groups - self.groups_started, 0)
+        return float(left)
 
     def start_group(self):
         self.groups_started += 1
+        self._group_compile.append(0.0)
 
     def update(self, done: int, work: float = None, note: str = ""):
+        work = float(done if work is None else work)
         self.done += done
-        self.work += float(done if work is None else work)
+        self.work += work
+        now, comp_now = time.perf_counter(), compile_stats()[1]
+        comp = comp_now - self._last[1]
+        self._chunks.append((done, work, max(now - self._last[0] - comp, 0.0)))
+        if self._group_compile:
+            self._group_compile[-1] += comp
+        self._last = (now, comp_now)
         if self.stream is None:
             return
-        el = time.perf_counter() - self.t0
+        el = now - self.t0
         n_comp, comp = self.compile_seconds()
         eta = self.eta()
-        tail = (f"elapsed {_fmt_seconds(el)} ({_fmt_seconds(comp)} compiling {n_comp} programs), "
+        tail = (f"elapsed {_fmt_seconds(el)} ({_fmt_seconds(comp)} compiling {n_comp} XLA programs), "
                 f"ETA {_fmt_seconds(eta) if eta == eta else '?'}")
         if self._bar is not None:
             self._bar.update(self._task, completed=self.done, eta=f"ETA {_fmt_seconds(eta)}", description=self.label)

@@ -39,7 +39,7 @@ def test_eta_takes_compilation_out_of_the_rate_and_adds_it_back_per_group(monkey
     comp["c"] = (5, 9.0)
     bar.update(1, note="first")
     assert bar.eta() == pytest.approx(50.0)
-    assert "[1/10 blocks] first" in out.getvalue() and "8 s compiling 2 programs" in out.getvalue()
+    assert "[1/10 blocks] first" in out.getvalue() and "8 s compiling 2 XLA programs" in out.getvalue()
     assert "ETA 50 s" in out.getvalue()
     stats = bar.close()
     assert stats["compile_seconds"] == pytest.approx(8.0) and stats["programs_compiled"] == 2
@@ -53,3 +53,21 @@ def test_compile_stats_count_a_new_program():
     jax.jit(lambda v: jnp.sin(v) * 3.0 + 0.25)(jnp.arange(7.0))
     n1, s1 = P.compile_stats()
     assert n1 >= n0 + 1 and s1 > s0
+
+
+def test_eta_fits_overhead_and_work_and_charges_later_groups_their_own_compile_time(monkeypatch):
+    """Two groups done: 3 small blocks (work 1 each) in 3 s of compute after 8 s compiling, then 3 blocks
+    of work 10 in 6 s after 2 s compiling. The fit a·blocks + b·work gives a = 8/9, b = 1/9 s; the last
+    group, 3 blocks of work 100, costs 3a + 300b = 36 s of compute plus 2 s of compiling (the second
+    group's, not the first's, which also held the run's one-time programs): 38 s. Flops alone (18 s per
+    unit of work seen first) would have said 5400 s."""
+    clock, comp = {"t": 0.0}, {"c": (0, 0.0)}
+    monkeypatch.setattr(P.time, "perf_counter", lambda: clock["t"])
+    monkeypatch.setattr(P, "compile_stats", lambda: comp["c"])
+    bar = P.Progress("run", 9, total_work=3 + 30 + 300, groups=3, stream=None)
+    for blocks_s, compile_s, work in ((3.0, 8.0, 3.0), (6.0, 2.0, 30.0)):
+        bar.start_group()
+        clock["t"] += blocks_s + compile_s
+        comp["c"] = (comp["c"][0] + 1, comp["c"][1] + compile_s)
+        bar.update(3, work)
+    assert bar.eta() == pytest.approx(38.0)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..._core.progress import compile_stats
 from ..._core.stats import loglog_slope
 from ...kernels import mlp_kernel_fn
 from ...theories.transfer_risk.distill import effective_logits, threshold
@@ -121,6 +122,7 @@ def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> di
     summaries = {}
     for k in names:
         t0 = time.perf_counter()
+        c0 = compile_stats()
         d = out / k
         d.mkdir(parents=True, exist_ok=True)
         (d / "figure.json").write_text(json.dumps({"paper": "ji-zhu", "figure": k, "quick": quick}))
@@ -134,10 +136,18 @@ def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> di
                     st.to_csv(d / part / "results.csv")
         # fig1 and figS7 are computed directly, figS6 by run_finite, the others drawn from the stores
         summaries[k] = plot(d) if k != "figS6" else json.loads((d / "results.json").read_text())
+        c1 = compile_stats()
         summaries[k]["seconds"] = round(time.perf_counter() - t0, 1)
+        summaries[k]["compile_seconds"] = round(c1[1] - c0[1], 1)
+        summaries[k]["programs_compiled"] = c1[0] - c0[0]
+        timing = (f"This run: {summaries[k]['seconds']} s, of which {summaries[k]['compile_seconds']} s compiling "
+                  f"{summaries[k]['programs_compiled']} XLA programs or loading them from the persistent "
+                  "compilation cache (`ntkd --compile-cache`), which makes a rerun's share small.")
+        (d / "summary.md").write_text((d / "summary.md").read_text().rstrip("\n") + "\n\n" + timing + "\n")
         (d / "summary.json").write_text(json.dumps(summaries[k], indent=1, default=str))
         if progress is not None:
-            print(f"{k}: done in {summaries[k]['seconds']} s -> {d}", file=progress, flush=True)
+            print(f"{k}: done in {summaries[k]['seconds']} s ({summaries[k]['compile_seconds']} s compiling or loading "
+                  f"{summaries[k]['programs_compiled']} programs) -> {d}", file=progress, flush=True)
     if len(names) > 1:
         lines = ["# Ji & Zhu (2020) reproduction" + (" (quick)" if quick else ""), ""]
         for k in names:
