@@ -107,7 +107,7 @@ class Progress:
             if a2 >= 0 and b2 >= 0:
                 a, b = a2, b2
             elif b2 > 0:  # a clipped to 0
-                a, b = 0.0, float(t_ @ w_ / (w_ @ w_))
+                a, b = 0.0, float(np.sum(t_ * w_) / np.sum(w_ * w_))
         left = a * left_blocks + b * left_work
         if self._group_compile:
             later = self._group_compile[1:]
