@@ -182,3 +182,38 @@ def test_risk_bound_is_a_jax_function_and_never_optimistic_on_nan():
         with pytest.raises(ValueError, match="alpha_n"):
             ntkd.risk_bound(bad, cos)
         assert np.isnan(jax.jit(ntkd.risk_bound)(bad, cos))
+
+
+def test_sample_reductions_keep_the_dtype_and_never_turn_nan_into_a_number():
+    """transfer_risk, angle_distribution, feature_cosines and alpha_n: float32 in, float32 out (float64
+    likewise, under x64); a NaN input, a norm <= 0 or a cosine outside [0, 1] is refused eagerly with the
+    argument's name, and gives NaN under jit (a NaN logit used to count as agreement: risk 0.0)."""
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(6)
+    zt, zs = rng.normal(size=50), rng.normal(size=50)
+    k = np.eye(4) * 2.0
+    for dt in (np.float32, np.float64):
+        r = ntkd.transfer_risk(zt.astype(dt), zs.astype(dt))
+        assert r.dtype == dt and float(r) == pytest.approx(np.mean(zt * zs < 0))
+        c = ntkd.feature_cosines(zt.astype(dt), np.full(50, 4.0, dt), 9.0)
+        assert c.dtype == dt
+        np.testing.assert_allclose(c, np.clip(np.abs(zt) / 18.0, 0, 1), rtol=1e-6)
+        p = ntkd.angle_distribution(c, np.array([0.5, 1.5], dt))
+        assert p.dtype == dt
+        np.testing.assert_allclose(p, [np.mean(np.arccos(np.asarray(c, float)) > b) for b in (0.5, 1.5)])
+        assert ntkd.alpha_n(k.astype(dt), np.ones(4, dt), 3.0).dtype == dt
+    nan_zs = np.full(50, np.nan)
+    cases = [
+        (lambda a: ntkd.transfer_risk(zt, a), nan_zs, "z_s"),
+        (lambda a: ntkd.angle_distribution(a, [0.5]), np.r_[0.2, np.nan], "cosines"),
+        (lambda a: ntkd.angle_distribution(a, [0.5]), np.r_[0.2, 1.5], "cosines"),
+        (lambda a: ntkd.feature_cosines(zt[:2], np.ones(2), a), 0.0, "norm"),
+        (lambda a: ntkd.alpha_n(k, np.ones(4), a), -1.0, "norm"),
+        (lambda a: ntkd.alpha_n(k, np.ones(4), a), np.nan, "norm"),
+    ]
+    for f, bad, name in cases:
+        with pytest.raises(ValueError, match=f"`{name}`"):
+            f(bad)
+        assert np.isnan(np.asarray(jax.jit(f)(jnp.asarray(bad)))).all(), name

@@ -21,12 +21,19 @@ __all__ = ["transfer_risk", "feature_cosines", "oracle_norm", "angle_distributio
 
 
 def transfer_risk(z_t, z_s):
-    """R = P_x[z_t(x) · z_s(x) < 0] (§3.1): disagreement of student and teacher, as a sample mean."""
+    """R = P_x[z_t(x) · z_s(x) < 0] (§3.1): disagreement of student and teacher, as a sample mean over
+    the leading axis, in the inputs' float dtype. A NaN logit is refused eagerly and makes the risk NaN
+    under tracing (never the optimistic 0 of a NaN comparison)."""
     z_t = as_float_array(z_t, "z_t")
     z_s = as_float_array(z_s, "z_s")
     if z_t.shape != z_s.shape:
         raise ValueError(f"`z_t` {z_t.shape} and `z_s` {z_s.shape} must have the same shape.")
-    return jnp.mean(z_t * z_s < 0, axis=0)
+    for name, v in (("z_t", z_t), ("z_s", z_s)):
+        if not all_true(v, lambda a: not jnp.isnan(a).any()):
+            raise ValueError(f"`{name}` holds NaN; a transfer risk of NaN logits is undefined.")
+    dt = jnp.result_type(z_t, z_s)
+    risk = jnp.mean((z_t * z_s < 0).astype(dt), axis=0)
+    return jnp.where(jnp.isnan(z_t).any(axis=0) | jnp.isnan(z_s).any(axis=0), jnp.nan, risk)
 
 
 def oracle_norm(theta_ref, z_eff_ref, *, jitter: float = 0.0):
@@ -47,7 +54,8 @@ def feature_cosines(z_eff, theta_diag, norm):
     d = as_float_array(theta_diag, "theta_diag").astype(z.dtype)
     if z.shape != d.shape:
         raise ValueError(f"`z_eff` {z.shape} and `theta_diag` {d.shape} must have the same shape.")
-    return jnp.clip(jnp.abs(z) / (norm * jnp.sqrt(d)), 0, 1)
+    norm = _positive_norm(norm).astype(z.dtype)
+    return jnp.where(norm > 0, jnp.clip(jnp.abs(z) / (norm * jnp.sqrt(d)), 0, 1), jnp.nan)
 
 
 def angle_distribution(cosines, betas):
@@ -57,15 +65,29 @@ def angle_distribution(cosines, betas):
     shape.
     """
     c = as_float_array(cosines, "cosines")
-    angles = jnp.arccos(jnp.clip(jnp.abs(c), 0, 1))
+    unit = lambda v: (v >= 0) & (v <= 1 + 1e-12)  # noqa: E731  (False for NaN)
+    if not all_true(c, lambda v: unit(v).all()):
+        raise ValueError("`cosines` must be |cos| values in [0, 1] (feature_cosines), without NaN.")
+    angles = jnp.arccos(jnp.clip(c, 0, 1))
     b = jnp.asarray(betas, c.dtype)
-    return jnp.mean(angles[None, :] > b.reshape(-1, 1), axis=1).reshape(b.shape)
+    p = jnp.mean((angles[None, :] > b.reshape(-1, 1)).astype(c.dtype), axis=1).reshape(b.shape)
+    return jnp.where(unit(c).all() & ~jnp.isnan(b), p, jnp.nan)
 
 
 def alpha_n(theta_train_train, dz_train, norm, *, jitter: float = 0.0):
     """ᾱ_n ≈ arccos(‖Δŵ_n‖ / ‖Δw_*‖) (Eq. 9), neglecting Δw_z (valid when ‖Δw_z‖ ≪ ‖Δw_*‖)."""
     w = weight_change_norm(theta_train_train, dz_train, jitter=jitter)
-    return jnp.arccos(jnp.clip(w / norm, 0, 1))
+    norm = _positive_norm(norm).astype(w.dtype)
+    return jnp.where(norm > 0, jnp.arccos(jnp.clip(w / norm, 0, 1)), jnp.nan)
+
+
+def _positive_norm(norm):
+    """``norm`` (‖Δw_* - Δw_z‖) as an array; eagerly it must be finite and > 0 (an angle against a zero or
+    negative norm is meaningless), under tracing the callers give NaN where it is not."""
+    n = as_float_array(norm, "norm")
+    if not all_true(n, lambda v: (jnp.isfinite(v) & (v > 0)).all()):
+        raise ValueError(f"`norm` must be finite and > 0 (oracle_norm of the reference set); got {norm!r}.")
+    return n
 
 
 def alpha_n_exact(theta_ref, z_eff_ref, z0_ref, train_idx, *, jitter: float = 0.0):
