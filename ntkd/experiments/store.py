@@ -21,7 +21,9 @@ Export: :meth:`ResultsStore.to_csv`, :meth:`ResultsStore.to_pandas` (pandas only
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -80,10 +82,31 @@ LEGACY_SCHEMA = Schema(
     ("factor",))
 
 
+def _writer_lock(path: Path):
+    """An exclusive lock on ``path.lock`` for the one writer of a store (released when the returned file
+    is closed, or by the OS when the process dies, SIGKILL included). A second writer is refused before
+    it computes anything, with the holder's pid."""
+    fh = open(path.with_name(path.name + ".lock"), "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.seek(0)
+        holder = fh.read().strip() or "unknown"
+        fh.close()
+        raise ValueError(f"another run holds the store {path} (pid {holder}); wait for it to finish, or use "
+                         "another output folder.") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
+
+
 class ResultsStore:
     """A study's SQLite store at ``path``. Writers pass the study's :class:`Schema` (the store is created
-    if missing; an existing store must hold the same schema); readers (``read_only=True``) take the
-    schema recorded in the store. Use as a context manager or call :meth:`close`."""
+    if missing; an existing store must hold the same schema) and hold ``path.lock`` while open, so a
+    second writer is refused at once; readers (``read_only=True``) take the schema recorded in the
+    store and need no lock. Use as a context manager or call :meth:`close`."""
 
     def __init__(self, path, schema: Optional[Schema] = None, *, read_only: bool = False):
         self.path = Path(path)
@@ -98,6 +121,7 @@ class ResultsStore:
             raise ValueError("a writable ResultsStore needs the study's `schema`")
         self.schema = schema.check()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = _writer_lock(self.path)
         self._db = sqlite3.connect(self.path)
         self._db.execute("PRAGMA journal_mode=WAL")  # a killed writer leaves the last commit intact
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -113,6 +137,10 @@ class ResultsStore:
 
     def close(self):
         self._db.close()
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            lock.close()  # releases the lock
+            self._lock = None
 
     # -- meta ----------------------------------------------------------------------------------------------
     def get_meta(self, key: str) -> Optional[str]:

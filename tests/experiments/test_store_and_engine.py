@@ -73,3 +73,19 @@ def test_schema_refuses_clashing_names_and_unknown_types():
 ])
 def test_chunks_fit_the_memory_and_are_multiples_of_the_devices(block_bytes, gib, fixed, n_dev, want):
     assert chunk_size(block_bytes, gib, fixed, n_dev) == want
+
+
+def test_a_second_writer_is_refused_before_computing(tmp_path):
+    """Two runs on one output folder: the second gets "another run holds the store (pid ...)" before any
+    unit computes; readers are not blocked, and the lock goes with the first writer."""
+    path = tmp_path / "results.sqlite"
+    calls = []
+    kw = dict(config_json="{}", config_hash="h", version="test", name="toy", progress=None)
+    with ResultsStore(path, SCHEMA) as first:
+        first.claim("{}", "h", "test")
+        with pytest.raises(ValueError, match=r"another run holds the store .* \(pid \d+\)"):
+            run_units(path, SCHEMA, _units(calls), **kw)
+        assert calls == []
+        with ResultsStore(path, read_only=True) as reader:
+            assert reader.count() == 0
+    assert run_units(path, SCHEMA, _units(calls), **kw)["blocks"] == 10
