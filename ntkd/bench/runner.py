@@ -42,10 +42,10 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+import numpy as np
+
 from .._core.checks import check_int
 from .._version import VERSION
-
-import numpy as np
 
 __all__ = ["run_bench", "markdown_table", "find_nt_python", "FULL_GRID", "QUICK_GRID", "run_empirical_bench",
            "empirical_table", "EMPIRICAL_GRID"]

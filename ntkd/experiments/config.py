@@ -11,7 +11,8 @@ import math
 import tomllib
 from pathlib import Path
 
-__all__ = ["fail", "typed", "section", "num_list", "as_list", "fmt", "json_default", "read_toml"]
+__all__ = ["fail", "typed", "section", "num_list", "as_list", "fmt", "json_default", "read_toml", "top_level",
+           "dtype_name"]
 
 def fail(key, msg):
     raise ValueError(f"config key '{key}': {msg}")
@@ -103,6 +104,23 @@ def json_default(o):
         return repr(o)
     raise TypeError(o)
 
+
+
+def top_level(raw, known) -> None:
+    """A config must be a table whose top-level keys are all in ``known``."""
+    if not isinstance(raw, dict):
+        raise ValueError("a config must be a TOML table")
+    unknown = set(raw) - set(known)
+    if unknown:
+        fail(sorted(unknown)[0], f"unknown top-level key; known: {', '.join(sorted(known))}")
+
+
+def dtype_name(raw) -> str:
+    """The config's ``dtype``: "float32" or "float64" (the default)."""
+    dtype = raw.get("dtype", "float64")
+    if dtype not in ("float32", "float64"):
+        fail("dtype", f"must be 'float32' or 'float64'; got {dtype!r}")
+    return dtype
 
 
 def read_toml(path) -> dict:

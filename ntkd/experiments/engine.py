@@ -90,7 +90,7 @@ def run_units(path, schema: Schema, units: Sequence[Unit], *, config_json: str, 
         todo_units = [(u, [(b, it) for b, it in u.blocks if b not in done]) for u in units]
         todo_units = [(u, todo) for u, todo in todo_units if todo]
         total_work = sum(len(todo) * u.block_work for u, todo in todo_units)
-        bar = Progress(f"{name}", total, total_work=total_work or 1.0, groups=len(todo_units), stream=progress)
+        bar = Progress(name, total, total_work=total_work or 1.0, groups=len(todo_units), stream=progress)
         bar.done = total - sum(len(todo) for _, todo in todo_units)
         bar.message(f"{name}: {total} blocks in {len(units)} units, {n_dev} device(s); "
                     f"{'resuming, ' + str(len(done)) + ' blocks already done' if resumed else 'new store'} "

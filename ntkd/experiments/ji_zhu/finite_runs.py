@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ...theories.transfer_risk.tasks import gaussian_mixture, sample_inputs
-from ..config import fail, read_toml, section
+from ..config import dtype_name, fail, read_toml, section, top_level
 from ..plotting import pyplot, verdict
 from .sweep import validated_task
 from .teachers import task_teacher
@@ -61,18 +61,11 @@ FIGS6_RHOS = [1.0, 0.96, 0.80, 0.65, 0.50, 0.35, 0.15, 0.02, 0.0]  # Fig. S6 leg
 
 def finite_config(raw: dict) -> dict:
     """Validate a finite-width config (a dict in the TOML schema above); returns it with defaults."""
-    if not isinstance(raw, dict):
-        raise ValueError("a finite-width config must be a TOML table")
-    unknown = set(raw) - {"name", "comparison", "dtype", *_SECTIONS}
-    if unknown:
-        fail(sorted(unknown)[0], "unknown top-level key; known: name, comparison, dtype, data, model, train")
+    top_level(raw, {"name", "comparison", "dtype", *_SECTIONS})
     comp = raw.get("comparison")
     if comp not in COMPARISONS:
         fail("comparison", f"must be one of {', '.join(COMPARISONS)}; got {comp!r}")
-    dtype = raw.get("dtype", "float64")
-    if dtype not in ("float32", "float64"):
-        fail("dtype", f"must be 'float32' or 'float64'; got {dtype!r}")
-    cfg = {"name": raw.get("name", comp), "comparison": comp, "dtype": dtype}
+    cfg = {"name": raw.get("name", comp), "comparison": comp, "dtype": dtype_name(raw)}
     for sec, spec in _SECTIONS.items():
         cfg[sec] = section(raw, sec, spec)
     d, m, t = cfg["data"], cfg["model"], cfg["train"]

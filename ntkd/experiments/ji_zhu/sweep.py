@@ -27,7 +27,7 @@ from ... import _version
 from ...kernels import shared_mlp_kernel_fn
 from ...theories.transfer_risk.grid import BETAS, METRICS, compiled_grid, grid_points, oracle_reference
 from ...theories.transfer_risk.tasks import sample_inputs
-from ..config import as_list, fail, fmt, json_default, num_list, read_toml, section, typed
+from ..config import as_list, dtype_name, fail, fmt, json_default, num_list, read_toml, section, top_level, typed
 from ..engine import Unit, device_mesh, replicated, run_units, shard_seeds
 from ..store import Schema
 from .teachers import init_outputs, task_teacher
@@ -113,18 +113,12 @@ class SweepConfig:
 
     @classmethod
     def from_dict(cls, raw: dict) -> "SweepConfig":
-        if not isinstance(raw, dict):
-            raise ValueError("a sweep config must be a TOML table")
-        unknown = set(raw) - _TOP_KEYS
-        if unknown:
-            fail(sorted(unknown)[0], f"unknown top-level key; known: {', '.join(sorted(_TOP_KEYS))}")
+        top_level(raw, _TOP_KEYS)
         name = raw.get("name", "sweep")
         if not isinstance(name, str) or not name:
             fail("name", f"must be a non-empty string; got {name!r}")
         seed = typed("seed", raw.get("seed", 0), int)
-        dtype = raw.get("dtype", "float64")
-        if dtype not in ("float32", "float64"):
-            fail("dtype", f"must be 'float32' or 'float64'; got {dtype!r}")
+        dtype = dtype_name(raw)
         figure = raw.get("figure")
         if figure is not None and not isinstance(figure, str):
             fail("figure", f"must be a string; got {figure!r}")
