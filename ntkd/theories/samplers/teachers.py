@@ -67,8 +67,15 @@ def _blocked(fn, x, block):
     return jax.tree_util.tree_map(lambda a: a.reshape((nb * block,) + a.shape[2:])[:n], out)
 
 
+#: up to this many features squared distances are summed from differences (exact 0 at coincident points)
+EXACT_DISTANCE_MAX_DIM = 4
+
+
 def _sq_dist(a, b):
-    """Squared Euclidean distances ``(na, nb)`` from the expansion |a|² - 2a·b + |b|², clipped at 0."""
+    """Squared Euclidean distances ``(na, nb)``: from differences for d <= EXACT_DISTANCE_MAX_DIM, else
+    from the expansion |a|² - 2a·b + |b|² clipped at 0 (absolute error ~eps·|x|²)."""
+    if a.shape[1] <= EXACT_DISTANCE_MAX_DIM:
+        return sum((a[:, i, None] - b[None, :, i]) ** 2 for i in range(a.shape[1]))
     d2 = jnp.sum(a * a, 1)[:, None] - 2 * mm(a, b.T) + jnp.sum(b * b, 1)[None, :]
     return jnp.maximum(d2, 0)
 
@@ -99,8 +106,8 @@ def nearest_neighbors(x_train, x, *, k: int = 1, block: int = 1024):
     """Exact k nearest training points of each query (Euclidean), by brute force over row blocks.
 
     Returns ``(idx (n, k) int32, sq_dist (n, k))``, nearest first; among equal distances the lower
-    training index comes first. Distances come from |a|² - 2a·b + |b|² (rounding ~eps·|x|², so points
-    closer than that may swap). Memory is O(block · m), time O(k · n · m); compiled once per (shapes, k, block).
+    training index comes first. Distances are exact differences for d <= 4, else from |a|² - 2a·b + |b|² (rounding
+    ~eps·|x|², so points closer than that may swap). Memory is O(block · m), time O(k · n · m); compiled once per (shapes, k, block).
     """
     x_train, x = _check_pair(x_train, x)
     k = check_int(k, "k", minimum=1)
@@ -158,7 +165,8 @@ def relu_kernel(depth: int = 2, *, get: str = "ntk", center=0.0, offset=1.0) -> 
     """He-normalised ReLU NTK or NNGP (arc-cosine recursion, brief Appendix A) on inputs embedded on the
     sphere: z = (x - center, offset) / |(x - center, offset)|, Σ⁰ = ⟨z, z'⟩, Σʰ = (sin θ + (π - θ) cos θ)/π,
     Θʰ = Θʰ⁻¹ (π - θ)/π + Σʰ, Θ⁰ = Σ⁰. This is ``ntkd.mlp_kernel_fn(depth, W_std=√2, b_std=None)`` on
-    √(d+1)·z (ntkd's input covariance divides by the d+1 features). The brief uses center 0.5, offset 0.5
+    √(d+1)·z (ntkd's input covariance divides by the d+1 features), halved (its readout layer's W_std² = 2
+    is not part of the brief's recursion; the scale matters for ridge and time units). The brief uses center 0.5, offset 0.5
     for the [0,1]^d tasks and center 0, offset 1 for Gaussian inputs."""
     depth = check_int(depth, "depth", minimum=1)
     if get not in ("ntk", "nngp"):
@@ -169,7 +177,7 @@ def relu_kernel(depth: int = 2, *, get: str = "ntk", center=0.0, offset=1.0) -> 
         z = jnp.concatenate([x - center, jnp.full((x.shape[0], 1), offset, x.dtype)], axis=1)
         return z / jnp.linalg.norm(z, axis=1, keepdims=True) * math.sqrt(z.shape[1])
 
-    return lambda x1, x2: kf(embed(x1), embed(x2), get)
+    return lambda x1, x2: kf(embed(x1), embed(x2), get) / 2  # ntkd's readout Dense has W_std² = 2
 
 
 class KernelMachine(NamedTuple):
@@ -222,7 +230,7 @@ def fit_kernel_machine(kernel_fn: Callable, x_train, y_train, *, num_classes=Non
     return KernelMachine(x_train, mm(evecs, coef[:, None] * mm(evecs.T, y)))
 
 
-def kernel_machine_scores(kernel_fn: Callable, machine: KernelMachine, x, *, block: int = 4096):
+def kernel_machine_scores(kernel_fn: Callable, machine: KernelMachine, x, *, block: int = 2048):
     """Scores ``k(x, X) α`` ``(n, K)`` of a fitted :class:`KernelMachine`, over row blocks of ``x``."""
     x_train, x = _check_pair(machine.x_train, x)
     return _blocked(lambda xb: mm(kernel_fn(xb, x_train), machine.alpha), x, check_int(block, "block", minimum=1))
