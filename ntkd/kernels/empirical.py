@@ -7,10 +7,13 @@ transformations are used (``jax.jvp``, ``jax.vjp``, ``jax.vmap``).
 Convention (neural-tangents' ``empirical_ntk_fn``): ``Θ̂(x, x') = Σ_p ∂f(x)/∂p ∂f(x')/∂p``. With
 ``trace_axes=(-1,)`` (default) the output axis is traced and divided by k, giving ``(n1, n2)``; with
 ``trace_axes=()`` the full ``(n1, n2, k, k)`` block kernel is returned (``(n1, n2)`` for scalar outputs).
+
+Methods: structured derivatives for dense layers (:mod:`.structured`, chosen by ``method="auto"`` when
+it applies), per-example Jacobian contraction, NTK-vector products.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -19,8 +22,11 @@ from jax.flatten_util import ravel_pytree
 from .._core.checks import check_finite, check_int
 from .._core.linalg import einsum, mm
 from .base import normalize_get, pack
+from .structured import structured_ntk, structured_plan
 
-__all__ = ["empirical_ntk", "empirical_kernel_fn", "linearize", "nnx_apply_fn"]
+__all__ = ["METHODS", "empirical_kernel_fn", "empirical_ntk", "flat_params", "linearize", "nnx_apply_fn"]
+
+METHODS = ("auto", "structured", "jacobian", "ntvp")  #: values of ``empirical_ntk(method=...)``
 
 
 def _check_x(x, name):
@@ -86,11 +92,11 @@ def _ntk_ntvp(apply_fn, params, x1, x2, batch_size, per_example):
     x2_ = x1 if x2 is None else x2
     out2 = jax.eval_shape(lambda p: _as_2d(apply_fn(p, x2_)), params)
     n2, k = out2.shape
-    f1 = lambda p: _as_2d(apply_fn(p, x1))  # noqa: E731
+    f1 = lambda p: _as_2d(apply_fn(p, x1))
 
     if per_example:
         f = _per_example(apply_fn, x2_)
-        f1 = lambda p: jax.vmap(lambda xi: f(p, xi))(x1)  # noqa: E731  (each example alone here too)
+        f1 = lambda p: jax.vmap(lambda xi: f(p, xi))(x1)
 
         def column(args):
             xj, ct = args
@@ -113,7 +119,7 @@ def _ntk_ntvp(apply_fn, params, x1, x2, batch_size, per_example):
     return cols.reshape(n2, k, n1, k).transpose(2, 0, 3, 1), k
 
 
-def empirical_ntk(apply_fn: Callable, params, x1, x2=None, *, trace_axes=(-1,), method="jacobian",
+def empirical_ntk(apply_fn: Callable, params, x1, x2=None, *, trace_axes=(-1,), method="auto",
                   batch_size: int = 64, per_example: bool = True):
     """Empirical NTK ``Θ̂(x1, x2)`` of ``apply_fn`` at ``params``.
 
@@ -124,8 +130,13 @@ def empirical_ntk(apply_fn: Callable, params, x1, x2=None, *, trace_axes=(-1,), 
       x1: inputs with a leading batch axis ``(n1, ...)``. x2: ``(n2, ...)`` or ``None`` (x2 = x1).
       trace_axes: ``(-1,)`` averages over the k outputs (neural-tangents' default), giving
         ``(n1, n2)``; ``()`` keeps the ``(n1, n2, k, k)`` block kernel.
-      method: ``"jacobian"`` (materialize per-example Jacobians and contract; fastest for moderate
-        n·P) or ``"ntvp"`` (NTK-vector products, memory O(batch_size · P)).
+      method: ``"auto"`` (default): ``"structured"`` when some parameter is the weight of a dense
+        product and ``per_example`` is true, else ``"jacobian"``; :func:`ntkd.kernels.structured_plan`
+        says which and why. ``"structured"``: structured derivatives (:mod:`ntkd.kernels.structured`),
+        ``Σ_layers (A1 A2ᵀ) ⊙ (G1 G2ᵀ)`` for dense weights and Jacobian rows for the other leaves,
+        O(n · Σ widths) memory, matrix products over the layers instead of O(n · P) Jacobians.
+        ``"jacobian"`` (materialize per-example Jacobians and contract) or ``"ntvp"`` (NTK-vector
+        products, memory O(batch_size · P)). All agree to rounding.
       batch_size: columns per batch in ``"ntvp"``.
       per_example: ``True`` (default) when each output row depends only on its own input row, as
         for MLPs and any model without batch statistics: derivatives are taken one example at a time
@@ -140,14 +151,21 @@ def empirical_ntk(apply_fn: Callable, params, x1, x2=None, *, trace_axes=(-1,), 
     trace_axes = tuple(trace_axes)
     if trace_axes not in ((), (-1,), (1,)):
         raise ValueError(f"`trace_axes` must be (-1,) or (); got {trace_axes!r}.")
-    if method not in ("jacobian", "ntvp"):
-        raise ValueError(f"`method` must be 'jacobian' or 'ntvp'; got {method!r}.")
+    if method not in METHODS:
+        raise ValueError(f"`method` must be one of {', '.join(map(repr, METHODS))}; got {method!r}.")
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     x1 = _check_x(x1, "x1")
     if x2 is not None:
         x2 = _check_x(x2, "x2")
         if x2.shape[1:] != x1.shape[1:]:
             raise ValueError(f"`x2` has per-example shape {x2.shape[1:]} but `x1` has {x1.shape[1:]}.")
+    if method == "auto":
+        method = structured_plan(apply_fn, params, x1, per_example=per_example).method
+    if method == "structured":
+        if not per_example:
+            raise ValueError("`method`='structured' needs per-example outputs; with per_example=False use "
+                             "method='jacobian' or 'ntvp'.")
+        return structured_ntk(apply_fn, params, x1, x2, trace_axes=trace_axes)
     scalar_out = jax.eval_shape(lambda p: apply_fn(p, x1[:1]), params).ndim == 1
     if method == "jacobian":
         theta, k = _ntk_jacobian(apply_fn, params, x1, x2, per_example)
@@ -156,7 +174,7 @@ def empirical_ntk(apply_fn: Callable, params, x1, x2=None, *, trace_axes=(-1,), 
     return _finish(theta, k, trace_axes, scalar_out)
 
 
-def empirical_kernel_fn(apply_fn: Callable, params, *, trace_axes=(-1,), method="jacobian"):
+def empirical_kernel_fn(apply_fn: Callable, params, *, trace_axes=(-1,), method="auto"):
     """Wrap the empirical kernels of a finite model as a neural-tangents style ``kernel_fn``.
 
     Returns ``kernel_fn(x1, x2=None, get=None)``: ``ntk`` is :func:`empirical_ntk`; ``nngp`` is the
@@ -213,6 +231,3 @@ def flat_params(params):
     """Ravel a parameter pytree into one vector (utility for weight-space quantities such as ‖Δw‖)."""
     return ravel_pytree(params)[0]
 
-
-__all__.append("flat_params")
-__all__.append("Kernel")
