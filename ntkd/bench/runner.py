@@ -48,7 +48,7 @@ from .._core.checks import check_int
 from .._version import VERSION
 
 __all__ = ["run_bench", "markdown_table", "find_nt_python", "FULL_GRID", "QUICK_GRID", "run_empirical_bench",
-           "empirical_table", "EMPIRICAL_GRID"]
+           "empirical_table", "EMPIRICAL_GRID", "EMPIRICAL_METHODS", "EMPIRICAL_FULL_LIMIT"]
 
 FULL_GRID = {"n": (1000, 4000, 8000), "depth": (1, 3, 5, 10), "d": (2, 100, 784),
              "dtype": ("float32", "float64"), "activation": ("relu", "erf")}
@@ -58,7 +58,12 @@ QUICK_GRID = {"n": (1000, 2000), "depth": (1, 3), "d": (2, 100), "dtype": ("floa
 
 #: Empirical-NTK cases: a depth-3 ReLU MLP, d = 100 inputs, float32.
 EMPIRICAL_GRID = {"n": (256, 1024), "width": (256, 512), "depth": (3,), "d": 100}
-#: neural-tangents' ``NtkImplementation`` values timed against ntkd's two methods.
+#: Methods of :func:`ntkd.empirical_ntk` timed by ``run_empirical_bench``.
+EMPIRICAL_METHODS = ("structured", "jacobian", "ntvp")
+#: Cases with n · P above this (P parameters) time only ``"structured"``: the float32 Jacobian
+#: (n · P · 4 bytes, twice in flight) would not fit a 23 GiB machine and the NTK-vector products take hours.
+EMPIRICAL_FULL_LIMIT = 1_500_000_000
+#: neural-tangents' ``NtkImplementation`` values timed against ntkd's methods.
 NT_IMPLEMENTATIONS = {1: "jacobian_contraction", 2: "ntk_vector_products", 3: "structured_derivatives"}
 
 
@@ -320,16 +325,23 @@ def run_empirical_bench(out, *, n: Sequence[int] = EMPIRICAL_GRID["n"],
     """Empirical-NTK throughput of a finite NTK-parameterized ReLU MLP, ntkd against neural-tangents.
 
     One case is (depth, width, n): ``ntkd.finite.mlp(d, width, depth)`` initialized with seed 0,
-    float32, x ~ N(0, 1)^(n × d). ntkd's :func:`ntkd.empirical_ntk` (``method="jacobian"`` and
-    ``"ntvp"``, jitted, ``Θ̂(x, x)`` with the output axis traced) is timed against neural-tangents'
-    ``empirical_ntk_fn`` (implementations 1, 2, 3: Jacobian contraction, NTK-vector products,
-    structured derivatives) on the *same* parameters, exported to neural-tangents' ``stax`` layout.
-    Errors: max |Θ̂ - Θ̂_ref| / |Θ̂_ref| against ntkd's float64 empirical NTK of the same parameters
-    cast to float64 (Jacobian contraction, or NTK-vector products when the float64 Jacobian would
-    exceed 2 GiB), so a convention mismatch between the two libraries would show as a large
-    error. Medians of ``repeats`` calls after a compiling and a warm-up call. Rows go to
-    ``OUT/empirical.jsonl`` (resumable), ``OUT/empirical.json`` and ``OUT/empirical.md``.
+    float32, x ~ N(0, 1)^(n × d). ntkd's :func:`ntkd.empirical_ntk` (``method="structured"``,
+    ``"jacobian"`` and ``"ntvp"``, jitted, ``Θ̂(x, x)`` with the output axis traced) is timed against
+    neural-tangents' ``empirical_ntk_fn`` (implementations 1, 2, 3: Jacobian contraction, NTK-vector
+    products, structured derivatives) on the *same* parameters, exported to neural-tangents' ``stax``
+    layout. Cases with n · P > :data:`EMPIRICAL_FULL_LIMIT` time the structured method alone (the
+    others do not fit in memory or take hours; the row says so). Errors: max |Θ̂ - Θ̂_ref| / |Θ̂_ref|
+    against ntkd's float64 empirical NTK of the same parameters cast to float64 (``ref_method``:
+    Jacobian contraction; NTK-vector products when the float64 Jacobian would exceed 2 GiB; structured
+    derivatives above the limit), so a convention mismatch between the two libraries would show as a
+    large error. Medians of ``repeats`` calls after a compiling and a warm-up call. Memory:
+    ``ntkd_<method>_xla_mib`` is XLA's buffer plan of the compiled program (arguments + outputs +
+    temporaries), ``max_rss_mib`` the process's peak resident memory so far (a high-water mark: run a
+    large case alone to read its own). Rows go to ``OUT/empirical.jsonl`` (resumable),
+    ``OUT/empirical.json`` and ``OUT/empirical.md``.
     """
+    import resource
+
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -357,18 +369,31 @@ def run_empirical_bench(out, *, n: Sequence[int] = EMPIRICAL_GRID["n"],
                 x = jnp.asarray(x64, jnp.float32)
                 p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
                 n_params = int(sum(a.size for a in jax.tree_util.tree_leaves(params)))
+                full = nn * n_params <= EMPIRICAL_FULL_LIMIT
                 big = nn * n_params * 8 > 2 * 2**30  # a float64 Jacobian over 2 GiB: NTK-vector products
-                ref = np.asarray(empirical_ntk(apply_fn, p64, jnp.asarray(x64), method="ntvp" if big else "jacobian"),
-                                 np.float64)
+                ref_method = "structured" if not full else "ntvp" if big else "jacobian"
+                ref = np.asarray(jax.jit(lambda v, p, _a=apply_fn, _m=ref_method: empirical_ntk(_a, p, v, method=_m))(
+                    jnp.asarray(x64), p64), np.float64)
                 row = {"key": k, "depth": L, "width": w, "d": d, "n": nn, "dtype": "float32",
-                       "n_params": n_params, "warmup_calls": 1}
-                for method in ("jacobian", "ntvp"):
-                    f = jax.jit(lambda v, p, _m=method: empirical_ntk(apply_fn, p, v, method=_m))
-                    res, compile_s, secs = _timed(lambda v, _f=f: _f(v, params), x, repeats)
+                       "n_params": n_params, "warmup_calls": 1, "ref_method": ref_method}
+                for method in EMPIRICAL_METHODS if full else EMPIRICAL_METHODS[:1]:
+                    f = jax.jit(lambda v, p, _a=apply_fn, _m=method: empirical_ntk(_a, p, v, method=_m))
+                    mem = f.lower(x, params).compile().memory_analysis()
+                    res, compile_s, secs = _timed(lambda v, _f=f, _p=params: _f(v, _p), x, repeats)
                     row[f"ntkd_{method}_s"] = statistics.median(secs)
+                    row[f"ntkd_{method}_compile_s"] = compile_s
                     row[f"ntkd_{method}_err"] = _rel_err(res, ref)
+                    if mem is not None:
+                        row[f"ntkd_{method}_xla_mib"] = (mem.argument_size_in_bytes + mem.output_size_in_bytes
+                                                         + mem.temp_size_in_bytes) / 2**20
                     del res
-                if nt_py is not None:
+                if not full:
+                    row["skipped"] = (f"n · P = {nn * n_params:,} > {EMPIRICAL_FULL_LIMIT:,}: structured only "
+                                      "(the Jacobian does not fit in memory; NTK-vector products take hours)")
+                others = [row[f"ntkd_{m}_s"] for m in EMPIRICAL_METHODS[1:] if f"ntkd_{m}_s" in row]
+                if others:
+                    row["structured_speedup"] = min(others) / row["ntkd_structured_s"]
+                if nt_py is not None and full:
                     if nt is None:
                         nt = _NT(nt_py, x64=False)
                     ws = [np.asarray(a) for a in jax.tree_util.tree_leaves(params.weights)]
@@ -391,11 +416,14 @@ def run_empirical_bench(out, *, n: Sequence[int] = EMPIRICAL_GRID["n"],
                     best_nt = min(row[f"nt_{m}_s"] for m in NT_IMPLEMENTATIONS.values()
                                   if row[f"nt_{m}_s"] is not None)
                     row["speedup"] = best_nt / min(row["ntkd_jacobian_s"], row["ntkd_ntvp_s"])
+                    row["structured_speedup_vs_nt"] = best_nt / row["ntkd_structured_s"]
+                row["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
                 row["machine"] = machine
                 with rows_path.open("a") as fh:
                     fh.write(json.dumps(row) + "\n")
                 done[k] = row
-                say(f"  {k}: ntkd jacobian {row['ntkd_jacobian_s']:.4f} s, ntvp {row['ntkd_ntvp_s']:.4f} s"
+                say(f"  {k}: ntkd " + ", ".join(f"{m} {row[f'ntkd_{m}_s']:.4f} s" for m in EMPIRICAL_METHODS
+                                                if f"ntkd_{m}_s" in row)
                     + (f"; neural-tangents best {best_nt:.4f} s ({row['speedup']:.2f}x)" if "speedup" in row else ""))
     finally:
         if nt is not None:
@@ -407,21 +435,25 @@ def run_empirical_bench(out, *, n: Sequence[int] = EMPIRICAL_GRID["n"],
 
 
 def empirical_table(rows: Sequence[dict]) -> str:
-    """Empirical-NTK rows as a markdown table (seconds; errors are max relative against float64)."""
+    """Empirical-NTK rows as a markdown table (seconds; errors are max relative against float64; "—":
+    not run, see the row's ``skipped``)."""
     nt_names = list(NT_IMPLEMENTATIONS.values())
-    head = ("| depth | width | n | params | ntkd jacobian (s) | ntkd ntvp (s) | "
+    head = ("| depth | width | n | params | ntkd structured (s) | ntkd jacobian (s) | ntkd ntvp (s) | "
             + " | ".join(f"NT {m.replace('_', ' ')} (s)" for m in nt_names)
-            + " | best NT / best ntkd | ntkd max rel err | NT max rel err |")
-    lines = [head, "|" + "---|" * (9 + len(nt_names))]
+            + " | structured vs best other ntkd | structured vs best NT | structured XLA MiB | peak RSS MiB | "
+              "ntkd max rel err | NT max rel err |")
+    lines = [head, "|" + "---|" * (13 + len(nt_names))]
+    x = lambda v: f"{v:.1f}×" if v is not None else "—"  # noqa: E731
     for r in rows:
         nt_err = [e for e in (r.get(f"nt_{m}_err") for m in nt_names) if e is not None]
+        errs = [r[f"ntkd_{m}_err"] for m in EMPIRICAL_METHODS if r.get(f"ntkd_{m}_err") is not None]
         lines.append(
-            f"| {r['depth']} | {r['width']} | {r['n']} | {r['n_params']:,} | {r['ntkd_jacobian_s']:.4f} | "
-            f"{r['ntkd_ntvp_s']:.4f} | " + " | ".join("failed" if r.get(f"nt_{m}_error") else _fmt(r.get(f"nt_{m}_s"), ".4f")
-                                   for m in nt_names)
-            + f" | {_fmt(r.get('speedup'), '.2f')}{'×' if r.get('speedup') else ''} | "
-            f"{max(r['ntkd_jacobian_err'], r['ntkd_ntvp_err']):.1e} | "
-            f"{_fmt(max(nt_err) if nt_err else None, '.1e')} |")
+            f"| {r['depth']} | {r['width']} | {r['n']} | {r['n_params']:,} | "
+            + " | ".join(_fmt(r.get(f"ntkd_{m}_s"), ".4f") for m in EMPIRICAL_METHODS) + " | "
+            + " | ".join("failed" if r.get(f"nt_{m}_error") else _fmt(r.get(f"nt_{m}_s"), ".4f") for m in nt_names)
+            + f" | {x(r.get('structured_speedup'))} | {x(r.get('structured_speedup_vs_nt'))} | "
+            f"{_fmt(r.get('ntkd_structured_xla_mib'), '.0f')} | {_fmt(r.get('max_rss_mib'), '.0f')} | "
+            f"{_fmt(max(errs) if errs else None, '.1e')} | {_fmt(max(nt_err) if nt_err else None, '.1e')} |")
     return "\n".join(lines)
 
 
