@@ -1,0 +1,527 @@
+"""Reproductions of Menon et al. (2020), "Why distillation helps: a statistical perspective": figures as data
+(``results.json``), PNGs and a ``summary.md`` whose verdicts are tests on the stored numbers.
+
+``reproduce(name, out, quick=...)`` runs one figure (``menon-variance``, ``-mixing``, ``-students``,
+``-digits``) or all (``menon``). No table or figure value of the paper was recovered (brief §3); the
+synthetic instance is the brief's T1 (§4.3), whose reference numbers the ``variance`` summary compares.
+Rerunning skips a figure whose ``results.json`` exists (delete it to recompute); ``plot(dir)`` redraws.
+
+* ``variance`` (M1–M4): bias, variance and MSE of the one-hot, Bayes-distilled, tempered-teacher and
+  smoothed-teacher risk estimators of a fixed linear predictor vs N, Monte Carlo against the exact forms,
+  and the label-noise gap ``N (V[R̂] - V[R̃_*])`` vs the class separation.
+* ``mixing`` (M8): MSE of ``(1 - ω) R̂ + ω R̃`` over ω at three N; the best ω against ``optimal_mixing_weight``.
+* ``students`` (M5–M7): linear softmax students trained (``ntkd.finite.train_classifier``) on one-hot labels,
+  on p*, and on each teacher of the zoo (tempered, smoothed, logit noise, hard, memorizer, an NTK
+  kernel-regression teacher and a Flax network teacher); excess risk ``E KL(p* ‖ p_f)`` vs N and against
+  the teachers' accuracy and ``E ‖p^t - p*‖``.
+* ``digits``: the same estimators on scikit-learn's digits (p* unknown): what they still measure, what not.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..._core.progress import compile_stats
+from ...kernels import mlp_kernel_fn
+from ...theories import bias_variance as bv
+from ..plotting import pyplot, verdict, write_summary
+from .study import fit_students, load_digits, network_teacher
+
+__all__ = ["FIGURES", "plot", "reproduce", "t1_instance"]
+
+FIGURES = ("variance", "mixing", "students", "digits")
+PAPER = "menon"
+
+
+def t1_instance(scale: float = 0.8):
+    """The brief's T1 instance: ``L = 3``, ``d = 2``, ``μ = scale·[(2,0),(-1,1.7),(-1,-1.7)]``, ``Σ = I``,
+    uniform priors; ``f(x) = W x``, ``W ~ N(0, 0.25)`` drawn as a (3, 2) array from ``numpy.default_rng(0)``
+    (this reproduces the brief's R(f) = 1.2119). Returns ``(task, W)``."""
+    task = bv.gaussian_task(scale * np.array([(2.0, 0.0), (-1.0, 1.7), (-1.0, -1.7)]))
+    return task, np.random.default_rng(0).normal(0, 0.5, (3, 2))
+
+
+def _f(W):
+    return lambda x: bv.loss_vector(x @ jnp.asarray(W, x.dtype).T)
+
+
+def _teachers(task):
+    pf = lambda x: bv.bayes_probs(task, x)
+    return {"tempered τ=3": bv.teacher_zoo(pf, "tempered", 3.0), "smoothed ε=0.3": bv.teacher_zoo(pf, "smoothed", 0.3)}
+
+
+def _floats(tree):
+    return jax.tree_util.tree_map(lambda a: float(a), tree)
+
+
+# ------------------------------------------------------------------------------------------------ variance
+def _run_variance(quick, progress):
+    task, W = t1_instance()
+    f = _f(W)
+    ns = [10, 20, 50, 100, 200, 500, 1000, 2000]
+    reps = 2000 if quick else 20000
+    pop = 2**18 if quick else 2**21
+    out = {"N": ns, "reps": reps, "pop_draws": pop, "teachers": {}}
+    for name, teacher in _teachers(task).items():
+        rows = []
+        for i, n in enumerate(ns):
+            st = bv.risk_estimator_stats(jax.random.PRNGKey(100 + i), task, f, teacher, n=n, reps=reps,
+                                         pop_draws=pop)
+            rows.append(_floats(st))
+            if progress:
+                print(f"variance {name} N={n}: MC mse teacher {rows[-1]['teacher']['mse']:.3g}", file=progress,
+                      flush=True)
+        out["teachers"][name] = rows
+    # per-example quantities of the brief's table (N = 1)
+    xp, wp = bv.population(task, jax.random.PRNGKey(1), pop)
+    pf = bv.bayes_probs(task, xp)
+    out["per_example"] = _floats(bv.estimator_moments(f(xp), pf, bv.tempered(pf, 3.0), n=1, weights=wp))
+    # Lemma 1's gap against the class separation (fixed f, N = 50)
+    scales = [0.25, 0.5, 0.8, 1.2, 2.0, 3.0]
+    gaps = []
+    for j, s in enumerate(scales):
+        tk, _ = t1_instance(s)
+        st = _floats(bv.risk_estimator_stats(jax.random.PRNGKey(300 + j), tk, f, _teachers(tk)["tempered τ=3"],
+                                             n=50, reps=reps, pop_draws=pop))
+        gaps.append({"scale": s, "pred": 50 * st["predicted"]["gap"],
+                     "mc": 50 * (st["onehot"]["var"] - st["bayes"]["var"]),
+                     "mc_se": 50 * float(np.hypot(st["onehot"]["var_se"], st["bayes"]["var_se"]))})
+    out["gap_vs_scale"] = gaps
+    return out
+
+
+def _plot_variance(d, r):
+    plt = pyplot()
+    ns = np.array(r["N"])
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    name0 = "tempered τ=3"
+    for ax, name in zip(axes[:2], r["teachers"]):
+        rows = r["teachers"][name]
+        for est, key, c in [("onehot", "var_onehot", "C0"), ("bayes", "var_bayes", "C1"),
+                            ("teacher", "mse_teacher", "C2")]:
+            mc = np.array([row[est]["mse"] for row in rows])
+            se = np.array([row[est]["mse_se"] for row in rows])
+            ax.errorbar(ns, mc, 2 * se, fmt="o", color=c, ms=4, label=f"{est} (MC ± 2 s.e.)")
+            ax.plot(ns, [row["predicted"][key] for row in rows], "-", color=c, lw=1, label=f"{key} (exact)")
+        ax.set(xscale="log", yscale="log", xlabel="N", ylabel="E (R_est - R)²", title=f"teacher: {name}")
+        ax.legend(fontsize=7)
+    g = r["gap_vs_scale"]
+    axes[2].errorbar([x["scale"] for x in g], [x["mc"] for x in g], [2 * x["mc_se"] for x in g], fmt="o",
+                     label="MC N(V[R̂] - V[R̃*]) ± 2 s.e.")
+    axes[2].plot([x["scale"] for x in g], [x["pred"] for x in g], "-", label="E_x Var_y ℓ (Lemma 1)")
+    axes[2].set(xlabel="class separation (scale of μ)", ylabel="N × variance gap", yscale="log",
+                title="Lemma 1 gap vs label noise (N = 50)")
+    axes[2].legend(fontsize=7)
+    fig.suptitle(f"Menon et al. M1–M4: risk estimators of a fixed linear f on T1 ({name0} and smoothed teachers)")
+    fig.tight_layout()
+    fig.savefig(d / "variance.png", dpi=110)
+    plt.close(fig)
+
+
+def _summary_variance(d, r):
+    lines, checks = [], {}
+    pe = r["per_example"]
+    ref = {"risk": 1.2119, "var_onehot": 0.1000, "var_bayes": 0.0642, "var_teacher": 0.0281, "gap": 0.0358,
+           "bias_teacher": -0.0138}
+    lines += [("Per-example quantities vs the brief's table (T1, 2e6 draws there; "
+              f"{r['pop_draws']} here):"), "", "| quantity | brief | here |", "|---|---|---|"]
+    lines += [f"| {k} | {v:.4f} | {pe[k]:.4f} |" for k, v in ref.items()]
+    ok_ref = all(abs(pe[k] - v) <= 0.03 * abs(v) + 0.002 for k, v in ref.items())
+    checks["brief_table"] = ok_ref
+    lines += ["", f"- brief's per-example table reproduced (3 % + 0.002): {verdict(ok_ref)}"]
+    m1 = m2 = m3 = True
+    worst = 0.0
+    for name, rows in r["teachers"].items():
+        for row in rows:
+            tol_r = row["risk_se"]
+            for est in ("onehot", "bayes"):  # M1
+                z = abs(row[est]["bias"]) / np.hypot(row[est]["mean_se"], tol_r)
+                worst = max(worst, z)
+                m1 &= z < 4
+            z2 = abs(row["onehot"]["var"] - row["bayes"]["var"] - row["predicted"]["gap"]) / np.hypot(
+                row["onehot"]["var_se"], row["bayes"]["var_se"])
+            m2 &= bool(z2 < 4) and row["predicted"]["gap"] > 0
+            z3 = abs(row["teacher"]["mse"] - row["predicted"]["mse_teacher"]) / row["teacher"]["mse_se"]
+            m3 &= bool(z3 < 4) and row["predicted"]["mse_teacher"] <= row["predicted"]["mse_bound"]
+    checks.update(M1=m1, M2=m2, M3=m3)
+    lines += [(f"- M1 one-hot and Bayes-distilled estimators unbiased at every N and teacher (|bias| < 4 s.e. incl. "
+              f"the truth's s.e.; worst {worst:.2f} s.e.): {verdict(m1)}"),
+              f"- M2 MC variance gap V[R̂] - V[R̃*] = E_x Var_y ℓ / N (< 4 s.e., every N), and > 0: {verdict(m2)}",
+              (f"- M3 MC MSE of R̃ = V[p^tᵀℓ]/N + bias² (< 4 s.e., every N) and ≤ the Cauchy–Schwarz bound: "
+              f"{verdict(m3)}")]
+    for name, rows in r["teachers"].items():
+        pr = rows[0]["predicted"]
+        var_t, var_b = pr["var_teacher"] * r["N"][0], pr["var_bayes"] * r["N"][0]
+        b2 = pr["bias_teacher"] ** 2
+        n_cross = (var_b - var_t) / b2 if var_b > var_t and b2 > 0 else float("inf")
+        below = [row for n, row in zip(r["N"], rows) if n <= n_cross / 3]
+        above = [row for n, row in zip(r["N"], rows) if n >= 3 * n_cross]
+        win = all(row["bayes"]["mse"] - row["teacher"]["mse"] > 2 * np.hypot(row["bayes"]["mse_se"],
+                                                                               row["teacher"]["mse_se"])
+                  for row in below)
+        lose = all(row["teacher"]["mse"] - row["bayes"]["mse"] > 2 * np.hypot(row["bayes"]["mse_se"],
+                                                                                row["teacher"]["mse_se"])
+                   for row in above)
+        ok = bool(below) and bool(above) and win and lose
+        checks[f"M4 {name}"] = ok
+        lines.append(f"- M4 ({name}): predicted crossover N† = {n_cross:.0f}; the teacher's MSE is below the Bayes "
+                     f"teacher's at every N ≤ N†/3 ({len(below)} sizes) and above at every N ≥ 3N† ({len(above)} "
+                     f"sizes), each beyond 2 s.e.: {verdict(ok)}")
+    row50 = r["teachers"]["tempered τ=3"][r["N"].index(50)]
+    lines += ["", ("At N = 50 (brief: V[R̂] 0.00200 / 0.00197 MC, V[R̃*] 0.00128 / 0.00126, teacher MSE "
+              "0.000753 / 0.000758):"),
+              (f"V[R̂] {row50['predicted']['var_onehot']:.5f} exact / {row50['onehot']['var']:.5f} MC; "
+              f"V[R̃*] {row50['predicted']['var_bayes']:.5f} / {row50['bayes']['var']:.5f}; teacher MSE "
+              f"{row50['predicted']['mse_teacher']:.6f} / {row50['teacher']['mse']:.6f}.")]
+    g = r["gap_vs_scale"]
+    dec = all(a["pred"] > b["pred"] for a, b in itertools.pairwise(g))
+    mc_ok = all(abs(x["mc"] - x["pred"]) < 4 * x["mc_se"] for x in g)
+    checks["M2 gap decreases with separation"] = dec and mc_ok
+    lines.append(f"- M2 the gap N·(V[R̂] - V[R̃*]) falls as the classes separate ({g[0]['pred']:.4f} at scale "
+                 f"{g[0]['scale']} → {g[-1]['pred']:.2e} at {g[-1]['scale']}), MC within 4 s.e. at each: "
+                 f"{verdict(dec and mc_ok)}")
+    return lines, checks
+
+
+# ------------------------------------------------------------------------------------------------ mixing
+def _run_mixing(quick, progress):
+    task, W = t1_instance()
+    f = _f(W)
+    teacher = _teachers(task)["tempered τ=3"]
+    omegas = np.linspace(0, 1, 21)
+    reps = 4000 if quick else 40000
+    pop = 2**18 if quick else 2**21
+    out = {"omega": omegas.tolist(), "reps": reps, "curves": []}
+    for i, n in enumerate([20, 100, 500]):
+        def stats(om, i=i, n=n):
+            return bv.risk_estimator_stats(jax.random.PRNGKey(500 + i), task, f, teacher, n=n, reps=reps, omega=om,
+                                           pop_draws=pop)
+        run = jax.jit(jax.vmap(stats))
+        st = run(jnp.asarray(omegas))
+        out["curves"].append({"N": n, "mse": np.asarray(st["mixed"]["mse"]).tolist(),
+                              "mse_se": np.asarray(st["mixed"]["mse_se"]).tolist(),
+                              "pred": np.asarray(st["predicted"]["mse_mixed"]).tolist(),
+                              "omega_star": float(st["predicted"]["omega_star"][0])})
+        if progress:
+            print(f"mixing N={n}: ω* = {out['curves'][-1]['omega_star']:.3f}", file=progress, flush=True)
+    return out
+
+
+def _plot_mixing(d, r):
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    om = np.array(r["omega"])
+    for i, c in enumerate(r["curves"]):
+        col = f"C{i}"
+        ax.errorbar(om, c["mse"], 2 * np.array(c["mse_se"]), fmt="o", ms=3, color=col, label=f"N={c['N']} MC")
+        ax.plot(om, c["pred"], "-", color=col, lw=1)
+        ax.axvline(c["omega_star"], color=col, ls=":", lw=1)
+    ax.set(yscale="log", xlabel="ω (teacher weight)", ylabel="MSE of (1-ω)R̂ + ωR̃",
+           title="M8: mixing weight (lines exact, dotted ω*)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(d / "mixing.png", dpi=110)
+    plt.close(fig)
+
+
+def _summary_mixing(d, r):
+    lines, checks = [], {}
+    om = np.array(r["omega"])
+    ok_all = True
+    for c in r["curves"]:
+        best = float(om[int(np.argmin(c["mse"]))])
+        ok = abs(best - c["omega_star"]) <= 0.1
+        ok_all &= ok
+        lines.append(f"- N = {c['N']}: MC-best ω = {best:.2f}, optimal_mixing_weight ω* = {c['omega_star']:.3f}")
+    stars = [c["omega_star"] for c in r["curves"]]
+    dec = all(a > b for a, b in itertools.pairwise(stars))
+    checks["M8"] = ok_all
+    checks["omega_star decreases with N"] = dec
+    lines += [f"- M8 the MC-best ω is within 0.1 (the grid step is 0.05) of ω* at every N: {verdict(ok_all)}",
+              f"- ω* decreases with N (a biased teacher's weight → 0): {verdict(dec)}"]
+    return lines, checks
+
+
+# ------------------------------------------------------------------------------------------------ students
+def _run_students(quick, progress):
+    task, _ = t1_instance()
+    K = 3
+    pf = lambda x: bv.bayes_probs(task, x)
+    ns = [20, 50, 100, 200, 500] if quick else [20, 50, 100, 200, 500, 1000, 2000]
+    seeds = 4 if quick else 12
+    steps = 300 if quick else 600
+    x_eval, _ = bv.sample(task, jax.random.PRNGKey(7), 4096)
+    p_eval = np.asarray(pf(x_eval))
+    # fitted teachers, each trained on its own independent sample (not the student's)
+    xt, yt = bv.sample(task, jax.random.PRNGKey(8), 400)
+    kfn = mlp_kernel_fn(1)
+    zoo = {"tempered τ=3": bv.teacher_zoo(pf, "tempered", 3.0), "smoothed ε=0.3": bv.teacher_zoo(pf, "smoothed", 0.3),
+           "logit noise σ=1": bv.teacher_zoo(pf, "logit_noise", 1.0, key=jax.random.PRNGKey(9)),
+           "hard (argmax p*)": bv.teacher_zoo(pf, "hard"),
+           "NTK kernel regression": bv.kernel_teacher(kfn, xt, yt, K, scale=1.0),
+           "Flax MLP": network_teacher(jax.random.PRNGKey(10), xt, yt, K, steps=400 if quick else 1000)}
+    teacher_quality = {k: _floats(bv.probability_metrics(np.asarray(t(x_eval)), p_eval)) for k, t in zoo.items()}
+    rows = []
+    for n in ns:
+        for s in range(seeds):
+            k = jax.random.PRNGKey(1000 * n + s)
+            x, y = bv.sample(task, k, n)
+            onehot = np.eye(K)[np.asarray(y)]
+            targets = {"one-hot": onehot, "Bayes p*": np.asarray(pf(x)),
+                       "memorizer": np.asarray(bv.memorizer(x, y, pf)(x))}
+            targets.update({name: np.asarray(t(x)) for name, t in zoo.items()})
+            targets["mix ω=0.5 tempered"] = 0.5 * onehot + 0.5 * targets["tempered τ=3"]
+            probs = fit_students(jax.random.fold_in(k, 1), x, targets, x_eval=x_eval, steps=steps)
+            for obj, p in probs.items():
+                m = _floats(bv.probability_metrics(np.clip(p, 1e-300, 1), p_eval))
+                rows.append({"N": n, "seed": s, "objective": obj, **m, "probs_digest": float(np.sum(p * p_eval))})
+        if progress:
+            print(f"students N={n}: done ({seeds} seeds)", file=progress, flush=True)
+    return {"N": ns, "seeds": seeds, "steps": steps, "rows": rows, "teacher_quality": teacher_quality}
+
+
+def _agg(rows, obj, n, metric):
+    v = np.array([r[metric] for r in rows if r["objective"] == obj and r["N"] == n])
+    return v.mean(), v.std(ddof=1) / np.sqrt(len(v)), v
+
+
+def _plot_students(d, r):
+    plt = pyplot()
+    objs = list(dict.fromkeys(row["objective"] for row in r["rows"]))
+    ns = r["N"]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    for i, obj in enumerate(objs):
+        m = [_agg(r["rows"], obj, n, "excess_risk") for n in ns]
+        axes[0].errorbar(ns, [a[0] for a in m], [2 * a[1] for a in m], fmt="o-", ms=3, lw=1, label=obj,
+                         color=f"C{i % 10}", ls="--" if obj == "memorizer" else "-")
+    axes[0].set(xscale="log", yscale="log", xlabel="N (student sample)", ylabel="excess risk E KL(p* ‖ p_f)",
+                title="M5/M7: linear students by objective (± 2 s.e. over seeds)")
+    axes[0].legend(fontsize=7)
+    tq = r["teacher_quality"]
+    n_mid = ns[len(ns) // 2]
+    for i, obj in enumerate(objs):
+        if obj not in tq:
+            continue
+        ex = _agg(r["rows"], obj, n_mid, "excess_risk")[0]
+        axes[1].scatter(tq[obj]["distance"], ex, color=f"C{i % 10}", label=f"{obj} (acc {tq[obj]['accuracy']:.3f})")
+    axes[1].set(xlabel="teacher E ‖p^t - p*‖₂", ylabel=f"student excess risk at N = {n_mid}", yscale="log",
+                title="M6: teacher probability quality, not accuracy")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(d / "students.png", dpi=110)
+    plt.close(fig)
+
+
+def _summary_students(d, r):
+    lines, checks = [], {}
+    ns, rows = r["N"], r["rows"]
+
+    def paired(a, b, n):  # mean and s.e. of the per-seed difference a - b
+        va, vb = _agg(rows, a, n, "excess_risk")[2], _agg(rows, b, n, "excess_risk")[2]
+        diff = va - vb
+        return diff.mean(), diff.std(ddof=1) / np.sqrt(len(diff))
+
+    gains = [paired("one-hot", "Bayes p*", n) for n in ns]
+    m5 = all(g - 2 * se > 0 for g, se in gains)
+    shrink = gains[-1][0] < gains[0][0] / 3
+    checks["M5 Bayes-distilled beats one-hot"] = m5
+    checks["M5 gain shrinks with N"] = shrink
+    lines += ["| N | one-hot excess | Bayes-distilled excess | gain (paired, ± s.e.) |", "|---|---|---|---|"]
+    for n, (g, se) in zip(ns, gains):
+        lines.append(f"| {n} | {_agg(rows, 'one-hot', n, 'excess_risk')[0]:.4f} | "
+                     f"{_agg(rows, 'Bayes p*', n, 'excess_risk')[0]:.4f} | {g:.4f} ± {se:.4f} |")
+    lines += ["", (f"- M5 students trained on R̃* have lower excess risk than on R̂ at every N (paired gain > 2 s.e.): "
+              f"{verdict(m5)}"),
+              f"- M5 the gain shrinks with N (gain at N = {ns[-1]} < 1/3 of the gain at N = {ns[0]}): {verdict(shrink)}"]
+    same = all(_agg(rows, "memorizer", n, "probs_digest")[2].tolist() == _agg(rows, "one-hot", n, "probs_digest")[2]
+               .tolist() for n in ns)
+    checks["M7 memorizer = one-hot (identity)"] = same
+    lines.append(f"- M7 (identity) the memorizer's students are the one-hot students exactly: {verdict(same)}")
+    tq = r["teacher_quality"]
+    n_mid = ns[len(ns) // 2]
+    lines += ["", f"Teachers (on 4096 population inputs) and their students at N = {n_mid}:", "",
+              "| teacher | accuracy | E‖p^t-p*‖ | log-loss | student excess risk |", "|---|---|---|---|---|"]
+    for k, q in tq.items():
+        lines.append(f"| {k} | {q['accuracy']:.3f} | {q['distance']:.3f} | {q['log_loss']:.3f} | "
+                     f"{_agg(rows, k, n_mid, 'excess_risk')[0]:.4f} |")
+    hard = "hard (argmax p*)"
+    calibrated = [k for k in ("tempered τ=3", "logit noise σ=1") if tq[k]["accuracy"] <= tq[hard]["accuracy"] + 1e-12]
+    m6 = all(paired(hard, k, n)[0] - 2 * paired(hard, k, n)[1] > 0 for k in calibrated for n in ns) and calibrated
+    checks["M6 hard teacher worse than calibrated teachers"] = bool(m6)
+    lines.append(f"- M6 the hard teacher (Bayes accuracy {tq[hard]['accuracy']:.3f}, the best possible) gives worse "
+                 f"students than the less-accurate-or-equal calibrated teachers ({', '.join(calibrated)}) at every N "
+                 f"(paired, > 2 s.e.): {verdict(bool(m6))}")
+    # rank agreement: student excess vs teacher distance and vs teacher accuracy
+    ks = list(tq)
+    ex = np.array([_agg(rows, k, n_mid, "excess_risk")[0] for k in ks])
+    dist = np.array([tq[k]["distance"] for k in ks])
+    acc = np.array([tq[k]["accuracy"] for k in ks])
+    rho_d = _spearman(ex, dist)
+    rho_a = _spearman(ex, -acc)
+    ok = rho_d > rho_a
+    checks["M6 excess ranks with distance, not accuracy"] = bool(ok)
+    lines.append(f"- M6 Spearman rank correlation of student excess risk with the teacher's E‖p^t-p*‖: {rho_d:.2f}; "
+                 f"with the teacher's error rate: {rho_a:.2f}; distance predicts better: {verdict(ok)}")
+    return lines, checks
+
+
+def _spearman(a, b):
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+# ------------------------------------------------------------------------------------------------ digits
+def _run_digits(quick, progress):
+    x, y = load_digits()
+    K = 10
+    rng = np.random.default_rng(0)
+    perm = rng.permutation(len(y))
+    n_teacher, n_student = 600, 100
+    it, is_, ih = perm[:n_teacher], perm[n_teacher:n_teacher + n_student], perm[n_teacher + n_student:]
+    xj = jnp.asarray(x)
+    teacher = network_teacher(jax.random.PRNGKey(0), xj[it], y[it], K, width=128, depth=1,
+                              steps=300 if quick else 1000, lr=1e-2)
+    # the teacher's held-out calibration: temperature fitted on its own training split is too confident;
+    # report the raw network (τ = 1) and a tempered copy (τ = 2)
+    teachers = {"MLP τ=1": lambda u: teacher(u), "MLP τ=2": lambda u: bv.tempered(teacher(u), 2.0)}
+    xs, ys = xj[is_], y[is_]
+    targets = {"one-hot": np.eye(K)[ys]}
+    targets.update({k: np.asarray(t(xs)) for k, t in teachers.items()})
+    probs = fit_students(jax.random.PRNGKey(1), xs, targets, x_eval=xj[ih], steps=300 if quick else 600, lr=0.02)
+    yh = y[ih]
+    students = {}
+    for k, p in probs.items():
+        p = np.clip(p, 1e-12, 1)
+        students[k] = {"accuracy": float((p.argmax(1) == yh).mean()),
+                       "log_loss": float(-np.log(p[np.arange(len(yh)), yh]).mean())}
+    # estimators for a fixed predictor f = the one-hot student, on the held-out split
+    ell = jnp.asarray(-np.log(np.clip(probs["one-hot"], 1e-12, 1)))
+    est = {}
+    for k, t in teachers.items():
+        pt = t(xj[ih])
+        hard_v = np.asarray(bv.empirical_risk(ell, jnp.asarray(yh), per_example=True))
+        soft_v = np.asarray(bv.distilled_risk(ell, pt, per_example=True))
+        dev = soft_v - hard_v  # E[(p^t - e_y)ᵀℓ] = E[(p^t - p*)ᵀℓ]: the teacher's bias, estimable with labels
+        B = float(np.log(1e12))
+        est[k] = {"onehot": float(hard_v.mean()), "onehot_se": float(hard_v.std(ddof=1) / np.sqrt(len(yh))),
+                  "teacher": float(soft_v.mean()), "teacher_se": float(soft_v.std(ddof=1) / np.sqrt(len(yh))),
+                  "bias": float(dev.mean()), "bias_se": float(dev.std(ddof=1) / np.sqrt(len(yh))),
+                  "eb_onehot": float(bv.empirical_bernstein_bound(jnp.asarray(hard_v), 0.05, value_range=B)),
+                  "eb_teacher": float(bv.empirical_bernstein_bound(jnp.asarray(soft_v), 0.05, value_range=B)),
+                  "brier_teacher": float(((np.asarray(pt) - np.eye(K)[yh]) ** 2).sum(1).mean()),
+                  "teacher_accuracy": float((np.asarray(pt).argmax(1) == yh).mean())}
+    return {"n_teacher": n_teacher, "n_student": n_student, "n_heldout": len(ih), "students": students,
+            "estimators": est}
+
+
+def _plot_digits(d, r):
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ks = list(r["estimators"])
+    x = np.arange(len(ks))
+    e = r["estimators"]
+    ax.errorbar(x - 0.1, [e[k]["onehot"] for k in ks], [2 * e[k]["onehot_se"] for k in ks], fmt="o", label="R̂ (one-hot)")
+    ax.errorbar(x + 0.1, [e[k]["teacher"] for k in ks], [2 * e[k]["teacher_se"] for k in ks], fmt="s",
+                label="R̃ (teacher)")
+    ax.set_xticks(x, ks)
+    ax.set(ylabel="held-out CE risk of the one-hot student (± 2 s.e.)",
+           title=f"digits: estimators without p* (N_heldout = {r['n_heldout']})")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(d / "digits.png", dpi=110)
+    plt.close(fig)
+
+
+def _summary_digits(d, r):
+    lines, checks = [], {}
+    lines += [(f"Teacher: MLP (width 128, depth 1) on {r['n_teacher']} digits; students: linear softmax on "
+              f"{r['n_student']} other digits; {r['n_heldout']} held out."), "",
+              "| student objective | held-out accuracy | held-out log-loss |", "|---|---|---|"]
+    lines += [f"| {k} | {v['accuracy']:.3f} | {v['log_loss']:.3f} |" for k, v in r["students"].items()]
+    lines += ["", "Estimators of the one-hot student's risk on the held-out split:", "",
+              "| teacher | R̂ ± s.e. | R̃ ± s.e. | bias E(p^t-e_y)ᵀℓ ± s.e. | EB bound R̂ | teacher Brier |",
+              "|---|---|---|---|---|---|"]
+    for k, e in r["estimators"].items():
+        lines.append(f"| {k} | {e['onehot']:.3f} ± {e['onehot_se']:.3f} | {e['teacher']:.3f} ± {e['teacher_se']:.3f} | "
+                     f"{e['bias']:.3f} ± {e['bias_se']:.3f} | {e['eb_onehot']:.2f} | {e['brier_teacher']:.3f} |")
+    smaller = all(e["teacher_se"] < e["onehot_se"] for e in r["estimators"].values())
+    checks["teacher estimator has the smaller spread"] = smaller
+    lines += ["", (f"- The distilled estimator R̃ has a smaller standard error than R̂ for each teacher (what Lemma 1 "
+              f"predicts, measurable without p*): {verdict(smaller)}"),
+              ("- What the estimators cannot say without p*: the Bayes-distilled risk, the variance gap of Lemma 1 "
+              "and E‖p^t - p*‖. The teacher's bias E[(p^t - p*)ᵀℓ] = E[(p^t - e_y)ᵀℓ] *is* estimable from labelled "
+              "held-out data, but only with the one-hot estimator's own variance, so it cannot certify R̃ more "
+              "tightly than R̂; the Brier score E‖p^t - e_y‖² ranks teachers by E‖p^t - p*‖² (they differ by a "
+              "teacher-independent constant). The EB bound uses the clipped range ln 1e12 (probabilities clipped "
+              "at 1e-12), so it is loose.")]
+    return lines, checks
+
+
+# ------------------------------------------------------------------------------------------------ driver
+_RUN = {"variance": _run_variance, "mixing": _run_mixing, "students": _run_students, "digits": _run_digits}
+_PLOT = {"variance": _plot_variance, "mixing": _plot_mixing, "students": _plot_students, "digits": _plot_digits}
+_SUMMARY = {"variance": _summary_variance, "mixing": _summary_mixing, "students": _summary_students,
+            "digits": _summary_digits}
+_TITLES = {"variance": "Menon et al. M1–M4: bias, variance and MSE of the risk estimators",
+           "mixing": "Menon et al. M8: the optimal mixing weight",
+           "students": "Menon et al. M5–M7: students trained on each objective",
+           "digits": "Menon et al.: the estimators on digits (p* unknown)"}
+
+
+def plot(d) -> dict:
+    """Redraw one figure directory from its ``results.json``; rewrites ``summary.md``/``summary.json``."""
+    d = Path(d)
+    fig = json.loads((d / "figure.json").read_text())["figure"]
+    r = json.loads((d / "results.json").read_text())
+    _PLOT[fig](d, r)
+    lines, checks = _SUMMARY[fig](d, r)
+    data = {"figure": fig, "checks": checks, "all_hold": all(checks.values())}
+    return write_summary(d, _TITLES[fig], lines, data)
+
+
+def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> dict:
+    """Run one figure (``"menon-variance"`` or ``"variance"``) or all (``"menon"``) into ``out/<figure>/``."""
+    key = name.removeprefix(PAPER).lstrip("-")
+    names = list(FIGURES) if key == "" else [key]
+    for k in names:
+        if k not in FIGURES:
+            raise ValueError(f"unknown reproduction {name!r}; choose menon or one of "
+                             + ", ".join(f"{PAPER}-{f}" for f in FIGURES))
+    jax.config.update("jax_enable_x64", True)  # reproductions in float64, as Ji & Zhu's (an L4 run setting)
+    out = Path(out)
+    summaries = {}
+    for k in names:
+        t0, c0 = time.perf_counter(), compile_stats()
+        d = out / k
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "figure.json").write_text(json.dumps({"paper": PAPER, "figure": k, "quick": quick}))
+        res = d / "results.json"
+        if res.exists() and json.loads(res.read_text()).get("quick") == quick:
+            if progress:
+                print(f"{k}: results.json exists, replotting only", file=progress, flush=True)
+        else:
+            r = _RUN[k](quick, progress)
+            r["quick"] = quick
+            res.write_text(json.dumps(r, default=float))
+        summaries[k] = plot(d)
+        c1 = compile_stats()
+        summaries[k]["seconds"] = round(time.perf_counter() - t0, 1)
+        summaries[k]["compile_seconds"] = round(c1[1] - c0[1], 1)
+        (d / "summary.md").write_text((d / "summary.md").read_text().rstrip("\n") + "\n\n" +
+                                      f"This run: {summaries[k]['seconds']} s ({summaries[k]['compile_seconds']} s "
+                                      "compiling)." + "\n")
+        (d / "summary.json").write_text(json.dumps(summaries[k], indent=1, default=str))
+        if progress:
+            print(f"{k}: done in {summaries[k]['seconds']} s -> {d}", file=progress, flush=True)
+    if len(names) > 1:
+        lines = ["# Menon et al. (2020) reproduction" + (" (quick)" if quick else ""), ""]
+        lines += [(out / k / "summary.md").read_text() for k in names]
+        (out / "summary.md").write_text("\n".join(lines))
+    return summaries
