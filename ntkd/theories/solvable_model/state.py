@@ -122,10 +122,12 @@ def _relres(fx, x):
     return jnp.max(jnp.abs(fx - x) / jnp.maximum(1.0, jnp.abs(x)))
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 3))
-def _fixed_point(fields, th, x0, cfg):
-    """Damped iteration of ``x <- F(x, θ)``; ``fields(x, θ, h0, iters) -> (F(x), proximal points)``."""
-    damping, tol, max_iter = cfg
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _fixed_point(fields, th, x0, ctl):
+    """Damped iteration of ``x <- F(x, θ)``; ``fields(x, θ, h0, iters) -> (F(x), proximal points)``;
+    ``ctl = (tol, max_iter)`` are traced (one compiled program for every tolerance)."""
+    tol, max_iter = ctl
+    damping = DAMPING
     mask = jnp.ones_like(x0).at[-1].set(0.0) * damping  # the bias takes its full Newton step
     fx, h = fields(x0, th, None, PROX_ITERS)
 
@@ -144,9 +146,9 @@ def _fixed_point(fields, th, x0, cfg):
 
 
 @_fixed_point.defjvp
-def _fixed_point_jvp(fields, cfg, primals, tangents):
-    th, x0 = primals
-    x, k, res = _fixed_point(fields, th, x0, cfg)
+def _fixed_point_jvp(fields, primals, tangents):
+    th, x0, ctl = primals
+    x, k, res = _fixed_point(fields, th, x0, ctl)
     exact = lambda xx, tt: fields(xx, tt, None, PROX_ITERS)[0]
     jx = jax.jacfwd(exact, argnums=0)(x, th)
     _, ft = jax.jvp(lambda tt: exact(x, tt), (th,), (tangents[0],))
@@ -170,6 +172,8 @@ def _finish(state, converged, what, k, res, tol):
 def _defaults(dtype, tol, max_iter):
     if tol is None:
         tol = 1e-10 if jnp.dtype(dtype) == jnp.float64 else 2e-5
+    if not is_concrete(max_iter):  # a traced sweep budget is fine: the loop bound is dynamic
+        return float(tol), max_iter
     return float(tol), check_int(max_iter, "max_iter", minimum=1)
 
 
@@ -218,7 +222,7 @@ def _teacher_fields(x, th, h0, iters, n):
 def _teacher_solve(alpha, lam_t, p_plus, delta, eps, x0, *, n, tol, max_iter):
     th = (alpha, lam_t, p_plus, delta, eps)
     fields = functools.partial(_teacher_fields, n=n)
-    x, k, res = _fixed_point(fields, th, x0, (DAMPING, tol, max_iter))
+    x, k, res = _fixed_point(fields, th, x0, (tol, max_iter))
     m, q, dq, b, Lam = _teacher_order(x, lam_t)
     _, h = fields(x, th, None, PROX_ITERS)
     _z, w = grid(n, x.dtype)
@@ -229,7 +233,7 @@ def _teacher_solve(alpha, lam_t, p_plus, delta, eps, x0, *, n, tol, max_iter):
     return state, (res <= tol) & jnp.all(jnp.isfinite(x))
 
 
-_teacher_solve_jit = jax.jit(_teacher_solve, static_argnames=("n", "tol", "max_iter"))
+_teacher_solve_jit = jax.jit(_teacher_solve, static_argnames=("n",))
 
 
 def _task_args(alpha, p_plus, delta):
@@ -353,7 +357,7 @@ def _student_fields(x, th, h0, iters, n):
 def _student_solve(t, eta, lam, rho, T, eps, x0, *, n, tol, max_iter):
     th = (t, eta, lam, rho, T, eps)
     fields = functools.partial(_student_fields, n=n)
-    x, k, res = _fixed_point(fields, th, x0, (DAMPING, tol, max_iter))
+    x, k, res = _fixed_point(fields, th, x0, (tol, max_iter))
     m, q, dq, S, dS, b = _student_order(x, lam, eta, t)
     _, h = fields(x, th, None, PROX_ITERS)
     zt, wt = grid(n[0], x.dtype)
@@ -369,7 +373,7 @@ def _student_solve(t, eta, lam, rho, T, eps, x0, *, n, tol, max_iter):
     return state, (res <= tol) & jnp.all(jnp.isfinite(x))
 
 
-_student_solve_jit = jax.jit(_student_solve, static_argnames=("n", "tol", "max_iter"))
+_student_solve_jit = jax.jit(_student_solve, static_argnames=("n",))
 
 
 def solve_student_state(teacher: TeacherState, *, eta, lam, rho, T=1.0, label_smoothing=0.0,
