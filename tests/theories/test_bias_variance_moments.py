@@ -76,6 +76,7 @@ def test_m1_m2_m3_monte_carlo_agrees_with_the_exact_moments(stats):
     for name, key in [("onehot", "var_onehot"), ("bayes", "var_bayes"), ("teacher", "var_teacher"),
                       ("mixed", "var_mixed")]:
         assert abs(float(stats[name]["var"] - pred[key])) < 4 * float(stats[name]["var_se"]), name
+    assert abs(float(stats["gap"]["var"] - pred["gap"])) < 4 * float(stats["gap"]["var_se"])
     assert float(pred["gap"]) > 0 and float(stats["onehot"]["var"]) > float(stats["bayes"]["var"])
     # M3: the teacher's MSE = variance + bias², below the Cauchy–Schwarz bound
     for name, key in [("teacher", "mse_teacher"), ("mixed", "mse_mixed")]:
