@@ -133,17 +133,17 @@ def test_c5_small_bandwidth_kernel_machine_is_one_nn(data):
 
 def test_c6_interpolating_student_copies_the_teacher_ridge_student_does_not(data):
     xtr, ytr, xu, xte = data
-    n = 2000  # the brief: m = 2000, n = 5000 (`ntkd reproduce malach-c6`); here m = 1000, n = 2000
-    xtr, ytr, xu = xtr[:M_KERNEL], ytr[:M_KERNEL], xu[:n]
+    n = 2000  # the brief: m = 2000, n = 5000 (`ntkd reproduce malach-c6`); here n = 2000
+    xu = xu[:n]
     y_u = S.hard_labels(S.knn_votes(xtr, ytr, xu, num_classes=2))
     p = TASK.cond_probs(xte)
     teacher = float(S.risk(S.hard_labels(S.knn_votes(xtr, ytr, xte, num_classes=2)), p))
     kf = S.relu_kernel(2, center=0.5, offset=0.5)
     risks = {}
-    for ridge in (1e-6, 1.0):
+    for ridge in (1e-6, 10.0):
         mac = S.fit_kernel_machine(kf, xu, y_u, num_classes=2, ridge=ridge)
         risks[ridge] = float(S.risk(S.hard_labels(S.kernel_machine_scores(kf, mac, xte)), p))
     # the brief's "risk(λ=1e-6) ≥ teacher - 0.02" is checked at its sizes in malach-c6; at these sizes the
     # tempered NTK interpolant removes a little more noise, so: it keeps most of a sampler's excess risk
     assert risks[1e-6] >= float(TASK.sampler_risk()) - 0.03 and risks[1e-6] >= teacher - 0.04
-    assert risks[1.0] <= float(TASK.bayes_risk()) + 0.015
+    assert risks[10.0] <= float(TASK.bayes_risk()) + 0.015
