@@ -21,7 +21,8 @@ import numpy as np
 from .._core.progress import Progress
 from .store import ResultsStore, Schema
 
-__all__ = ["Unit", "run_units", "device_mesh", "replicated", "shard_seeds", "chunk_size"]
+__all__ = ["Unit", "run_units", "device_mesh", "replicated", "shard_seeds", "chunk_size", "size_buckets",
+           "batch_size"]
 
 
 class Unit(NamedTuple):
@@ -51,6 +52,31 @@ def chunk_size(block_bytes: float, memory_gib: float, fixed: int, n_dev: int) ->
     return max(n_dev, (chunk // n_dev) * n_dev)
 
 
+def size_buckets(sizes, *, floor_fraction: float = 0.125) -> dict:
+    """The bucket size of each training-set size: ``{n: N}`` with ``N >= n``, so that a sweep over many
+    n compiles one program per bucket (padded exactly, see
+    :func:`ntkd.theories.transfer_risk.grid.grid_core`), not one per n.
+
+    Ladder: powers of two, at least ``floor_fraction`` of the largest size (sizes below that share one
+    bucket: their O(N³) cost is at most floor_fraction³ of the largest unit's), and the largest size
+    itself (never padded: it costs the most). E.g. sizes 10 .. 1000 -> buckets 128, 256, 512, 1000.
+    """
+    sizes = sorted({int(n) for n in sizes})
+    if not sizes:
+        return {}
+    top = sizes[-1]
+    floor = 1 << max(0, int(np.ceil(np.log2(max(1.0, top * floor_fraction)))))
+    return {n: min(top, max(floor, 1 << int(np.ceil(np.log2(n))))) for n in sizes}
+
+
+def batch_size(n_blocks: int, block_bytes: float, memory_gib: float, fixed: int, n_dev: int) -> int:
+    """The one batch size of a unit's chunks: :func:`chunk_size`, but no larger than the unit's blocks
+    (rounded up to the device count). Chunks with fewer blocks (the last one, or what is left after a
+    resume) are padded to it, so every chunk of the unit runs the same compiled program."""
+    step = chunk_size(block_bytes, memory_gib, fixed, n_dev)
+    return min(step, -(-n_blocks // n_dev) * n_dev)
+
+
 def replicated(mesh):
     """The sharding that places a whole array on every device of ``mesh``."""
     from jax.sharding import NamedSharding, PartitionSpec
@@ -58,18 +84,21 @@ def replicated(mesh):
     return NamedSharding(mesh, PartitionSpec())
 
 
-def shard_seeds(arrays, mesh):
-    """Stack per-block arrays (lists of equal-shape arrays) along a new leading axis, padded to a multiple
-    of the mesh size by repeating the last block, and place them sharded over the mesh."""
+def shard_seeds(arrays, mesh, size: int = 0):
+    """Stack per-block arrays (lists of equal-shape arrays) along a new leading axis, padded to ``size``
+    blocks (if larger) and to a multiple of the mesh size by repeating the last block, and place them
+    sharded over the mesh. Stacked on the host (NumPy): no eager program per shape."""
     from jax.sharding import NamedSharding, PartitionSpec
 
     n_dev = mesh.devices.size
-    pad = (-len(arrays[0])) % n_dev
+    count = max(len(arrays[0]), size)
+    pad = count - len(arrays[0]) + (-count) % n_dev
     shard = NamedSharding(mesh, PartitionSpec("s"))
     out = []
     for parts in arrays:
-        parts = list(parts) + [parts[-1]] * pad
-        out.append(jax.device_put(jax.numpy.stack(parts), shard))
+        parts = [np.asarray(a) for a in parts]
+        parts += [parts[-1]] * pad
+        out.append(jax.device_put(np.stack(parts), shard))
     return out
 
 

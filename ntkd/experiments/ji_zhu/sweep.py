@@ -28,7 +28,7 @@ from ...kernels import shared_mlp_kernel_fn
 from ...theories.transfer_risk.grid import BETAS, METRICS, compiled_grid, grid_points, oracle_reference
 from ...theories.transfer_risk.tasks import sample_inputs
 from ..config import as_list, dtype_name, fail, fmt, json_default, num_list, read_toml, section, top_level, typed
-from ..engine import Unit, device_mesh, replicated, run_units, shard_seeds
+from ..engine import Unit, batch_size, device_mesh, replicated, run_units, shard_seeds, size_buckets
 from ..store import Schema
 from .teachers import init_outputs, task_teacher
 
@@ -265,6 +265,13 @@ def _seed_data(pools, seed, teacher, task, st, depth, n_max, keys, x_te, zt_te, 
 
 
 
+def _train_rows(a, n, size):
+    """The first n rows of a per-seed pool array on the host, padded to ``size`` rows with copies of row 0
+    (finite kernel values; the grid program masks them out)."""
+    a = np.asarray(a)[:n]
+    return a if size == n else np.concatenate([a, np.repeat(a[:1], size - n, axis=0)])
+
+
 def validated_task(raw_task: dict) -> dict:
     """One ``[task]`` table validated as in a sweep config, defaults filled in (one variant: no lists)."""
     cfg = SweepConfig.from_dict({"task": raw_task, "grid": {"rho": [1.0], "T": [1.0], "n": [1]}})
@@ -276,7 +283,8 @@ def _student_kernel(st, depth):
     return shared_mlp_kernel_fn(depth, st["activation"], st["W_std"], st["b_std"])
 
 
-def run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Optional[int] = None) -> Path:
+def run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Optional[int] = None,
+              buckets: bool = True) -> Path:
     """Run (or resume) a sweep; results go to ``out/results.sqlite`` (:class:`ntkd.experiments.store.ResultsStore`).
 
     Blocks are (variant, depth, n, seed) units; seeds of one (variant, depth, n) are computed together,
@@ -285,6 +293,12 @@ def run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opti
     finishes, so a killed run loses at most the chunk in flight, and rerunning the same command skips
     every finished block. ``max_blocks`` stops after that many new blocks (for tests). Progress goes
     to ``progress`` (None for silence). Returns the store path.
+
+    ``buckets`` (default): training sets are padded exactly to a few bucket sizes
+    (:func:`ntkd.experiments.engine.size_buckets`; the padding of
+    :func:`ntkd.theories.transfer_risk.grid.grid_core`), and every chunk of a unit to one batch size, so
+    the sweep compiles one program per bucket rather than one per n; rows equal the unpadded ones to
+    rounding. ``buckets=False``: one program per n, as before.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -303,6 +317,8 @@ def run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opti
     x_te = sample_inputs(keys["test"], m, dtype=dtype)
     x_ref = sample_inputs(keys["ref"], ev["n_ref"], dtype=dtype) if ev["n_ref"] else None
     jitter = st["jitter"]
+    bucket = size_buckets(g["n"]) if buckets else {n: n for n in g["n"]}
+    n_dev = len(mesh.devices.flat)
     cache = {}
 
     def setup(store, vl, task, L):
@@ -330,11 +346,17 @@ def run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opti
         return cache[ckey]
 
     def unit(vl, task, L, n):
+        N = bucket[n]
+        per_seed_bytes = 8.0 * (3 * N * N + N * (m + ev["n_ref"]) + m * len(r) * len(times)) * 2
+        batch = batch_size(len(g["seeds"]), per_seed_bytes, ev["memory_gib"], ev["seed_chunk"], n_dev) \
+            if buckets else 0
+
         def compute(store, seeds):
             kfn, teacher, zt_te, yg_te, ref, pools = setup(store, vl, task, L)
             data = [_seed_data(pools, s, teacher, task, st, L, n_max, keys, x_te, zt_te, yg_te, dtype)
                     for s in seeds]
-            per = shard_seeds([[d[j][:n] if j < 5 else d[j] for d in data] for j in range(8)], mesh)
+            per = shard_seeds([[_train_rows(d[j], n, N) if j < 5 else d[j] for d in data] for j in range(8)],
+                              mesh, batch)
             x_ref_, a_star, onorm, cos_te = ((x_ref,) + ref) if ref else (
                 x_te[:1], jnp.zeros((1, len(r)), dtype), jnp.ones(len(r), dtype), jnp.zeros((m, len(r)), dtype))
             repl = replicated(mesh)
@@ -344,12 +366,14 @@ def run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opti
             shared.append(jax.device_put(jnp.asarray(times, dtype), repl))
             # argument order of grid_core: 5 per-seed, x_test, 3 per-seed, 9 shared
             args = per[:5] + [jax.device_put(x_te, repl)] + per[5:] + shared
-            f = compiled_grid(kfn, method, jitter, ref is not None, batched=True)
+            if buckets:  # the padded program: real training rows first, n of them
+                args.append(jax.device_put(np.asarray(n, np.int32), repl))
+            f = compiled_grid(kfn, method, jitter, ref is not None, batched=True, padded=buckets)
             res = {k: np.array(v) for k, v in f(*args).items()}
             factors = [method] * len(seeds)
             bad = np.flatnonzero(~res["ok"][:len(seeds)])
             if bad.size and method == "chol":  # unusable Cholesky factor: redo those seeds by eigh
-                fe = compiled_grid(kfn, "eigh", jitter, ref is not None, batched=True)
+                fe = compiled_grid(kfn, "eigh", jitter, ref is not None, batched=True, padded=buckets)
                 per_seed = (0, 1, 2, 3, 4, 6, 7, 8)
                 re = fe(*(a[bad] if j in per_seed else a for j, a in enumerate(args)))
                 for k, v in re.items():
@@ -374,9 +398,8 @@ def run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opti
                 blocks[_block(vl, L, n, s)] = rows
             return blocks
 
-        per_seed_bytes = 8.0 * (3 * n * n + n * (m + ev["n_ref"]) + m * len(r) * len(times)) * 2
-        return Unit(f"{vl} L={L} n={n}", [(_block(vl, L, n, s), s) for s in g["seeds"]], compute,
-                    block_bytes=per_seed_bytes, block_work=float(n) ** 3 + float(n) * n * (m + ev["n_ref"]))
+        return Unit(f"{vl} L={L} n={n}" + (f" (bucket {N})" if N != n else ""), [(_block(vl, L, n, s), s) for s in g["seeds"]], compute,
+                    block_bytes=per_seed_bytes, block_work=float(N) ** 3 + float(N) * N * (m + ev["n_ref"]))
 
     units = [unit(vl, task, L, n) for vl, task in config.variants() for L in config.depths() for n in g["n"]]
     run_units(path, SCHEMA, units, config_json=config.to_json(), config_hash=config.hash(),

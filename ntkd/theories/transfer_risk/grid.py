@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..._core.linalg import einsum, mm
-from ..._core.spectral import factor_usable, flow_phi, pinv_coeffs, solve_psd
+from ..._core.spectral import flow_phi, solve_psd
 from .distill import correction_logits, effective_logits
 
 __all__ = ["evaluate_grid", "METRICS", "BETAS"]
@@ -53,34 +53,55 @@ METRICS = (
 
 
 def grid_core(kernel_fn, x_tr, zt_tr, yg_tr, zg_tr, z0_tr, x_te, zt_te, yg_te, z0_te, x_ref, a_star,
-               onorm, cos_te, rho, T, T_unique, T_index, times, *, method, jitter, has_ref):
+               onorm, cos_te, rho, T, T_unique, T_index, times, n_valid=None, *, method, jitter, has_ref):
     """All metrics of one training set. Shapes: x_tr (n, d); zt_tr, yg_tr, zg_tr, z0_tr (n,); x_te (m, d);
     zt_te, yg_te, z0_te (m,); x_ref (R, d); a_star (R, P); onorm (P,); cos_te (m, P); rho, T, T_index (P,);
-    T_unique (Q,); times (M,). Returns a dict of (M, P) arrays plus ``ok`` (factor usable)."""
-    n = x_tr.shape[0]
+    T_unique (Q,); times (M,). Returns a dict of (M, P) arrays plus ``ok`` (factor usable).
+
+    ``n_valid`` (a traced integer scalar, or None for all n): only the first ``n_valid`` training rows are
+    real; the others pad the training set to a bucket size so that one compiled program serves every
+    smaller n. The padding is exact: padded rows and columns of Θ_n are replaced by ``Θ_n[0, 0]·I``
+    (decoupled from the real points; that value changes neither the largest eigenvalue nor the largest or
+    smallest Cholesky pivot), their right-hand sides and kernel rows against test and reference points
+    are zero, their coefficients are set to zero, and the relative cutoffs and the flow's 1/n use
+    ``n_valid``. The real points' solution is the unpadded one to rounding (tests/experiments/
+    test_scale_buckets.py); the metrics are means over test points only."""
+    N = x_tr.shape[0]
+    n = N if n_valid is None else n_valid
     dt = x_tr.dtype
     k = kernel_fn(x_tr, None, "ntk")
-    k = k + jitter * jnp.eye(n, dtype=dt)
+    k = k + jitter * jnp.eye(N, dtype=dt)
     kx = kernel_fn(x_te, x_tr, "ntk")
     z_eff = effective_logits(zt_tr[:, None], yg_tr[:, None], rho[None, :], T[None, :])  # (n, P)
     dz = z_eff - z0_tr[:, None]
     dz_h = correction_logits(zt_tr[:, None], yg_tr[:, None], T_unique[None, :])  # (n, Q)
-    rhs = jnp.concatenate([dz, (zg_tr - z0_tr)[:, None], (zt_tr - z0_tr)[:, None], dz_h], axis=1)
+    dzg, dzt = zg_tr - z0_tr, zt_tr - z0_tr
+    rhs = jnp.concatenate([dz, dzg[:, None], dzt[:, None], dz_h], axis=1)
+    if n_valid is not None:  # exact padding: decoupled padded points with zero targets
+        valid = jnp.arange(N) < n_valid
+        both = valid[:, None] & valid[None, :]
+        k = jnp.where(both, k, jnp.where(jnp.eye(N, dtype=bool), k[0, 0], 0))
+        kx = jnp.where(valid[None, :], kx, 0)
+        rhs = jnp.where(valid[:, None], rhs, 0)
+        dzg, dzt = jnp.where(valid, dzg, 0), jnp.where(valid, dzt, 0)
     P = dz.shape[1]
     if method == "chol":
         c = jax.scipy.linalg.cho_factor(k, lower=True)
         sol = jax.scipy.linalg.cho_solve(c, rhs)
-        ok = factor_usable(c[0]) & jnp.isfinite(sol).all()
+        ok = _factor_usable(c[0], n) & jnp.isfinite(sol).all()
         coef_t = sol[None, :, :P]  # times are all inf
     else:
         evals, evecs = jnp.linalg.eigh(k)
         proj = mm(evecs.T, rhs)
-        sol = mm(evecs, pinv_coeffs(evals)[:, None] * proj)  # proj reused: one projection
+        sol = mm(evecs, _pinv_coeffs(evals, n)[:, None] * proj)  # proj reused: one projection
         inf_t = jnp.isinf(times)
         phi = flow_phi(evals[None, :], jnp.where(inf_t, 0, times)[:, None], n)
-        phi = jnp.where(inf_t[:, None], pinv_coeffs(evals)[None, :], phi)  # (M, n)
+        phi = jnp.where(inf_t[:, None], _pinv_coeffs(evals, n)[None, :], phi)  # (M, n)
         coef_t = einsum("ij,tj,jp->tip", evecs, phi, proj[:, :P])  # (M, n, P)
         ok = jnp.isfinite(sol).all()
+    if n_valid is not None:  # the padded points' coefficients are 0 (eigh may mix them in at rounding level)
+        sol = jnp.where(valid[:, None], sol, 0)
+        coef_t = jnp.where(valid[None, :, None], coef_t, 0)
     f_te = z0_te[None, :, None] + einsum("mn,tnp->tmp", kx, coef_t)  # (M, m, P)
     risk = jnp.mean(zt_te[None, :, None] * f_te < 0, axis=1)
     error = jnp.mean((f_te > 0) != (yg_te[None, :, None] > 0.5), axis=1)
@@ -88,18 +109,20 @@ def grid_core(kernel_fn, x_tr, zt_tr, yg_tr, zg_tr, z0_tr, x_te, zt_te, yg_te, z
     w_norm = jnp.sqrt(jnp.maximum(jnp.sum(coef_t * kc, axis=1), 0))  # (M, P)
     # ⟨a, b⟩_Θ = aᵀ Θ⁻¹ b from the t = inf solution columns
     g_col, t_col, h_cols = sol[:, P], sol[:, P + 1], sol[:, P + 2:]
-    gg = mm(zg_tr - z0_tr, g_col)
-    cos_g = einsum("tnp,n->tp", coef_t, zg_tr - z0_tr) / (w_norm * jnp.sqrt(gg))
-    tt = mm(zt_tr - z0_tr, t_col)
-    gt = mm(zg_tr - z0_tr, t_col)
-    gh = mm(zg_tr - z0_tr, h_cols)  # (Q,)
-    th = mm(zt_tr - z0_tr, h_cols)
+    gg = mm(dzg, g_col)
+    cos_g = einsum("tnp,n->tp", coef_t, dzg) / (w_norm * jnp.sqrt(gg))
+    tt = mm(dzt, t_col)
+    gt = mm(dzg, t_col)
+    gh = mm(dzg, h_cols)  # (Q,)
+    th = mm(dzt, h_cols)
     hle_q = gh - gt / tt * th
     hle = jnp.broadcast_to(hle_q[T_index][None, :], w_norm.shape)
     out = dict(risk=risk, error=error, w_norm=w_norm, cos_g=cos_g, hle=hle,
                teacher_error=jnp.broadcast_to(jnp.mean((zt_te > 0) != (yg_te > 0.5)), w_norm.shape))
     if has_ref:
         kr = kernel_fn(x_tr, x_ref, "ntk")  # (n, R)
+        if n_valid is not None:
+            kr = jnp.where(valid[:, None], kr, 0)
         inner = einsum("tnp,np->tp", coef_t, mm(kr, a_star))
         cos = inner / (w_norm * onorm[None, :])
         alpha = jnp.arccos(jnp.clip(jnp.abs(cos), 0, 1))
@@ -110,6 +133,19 @@ def grid_core(kernel_fn, x_tr, zt_tr, yg_tr, zg_tr, z0_tr, x_te, zt_te, yg_te, z
         out["oracle_norm"] = jnp.broadcast_to(onorm[None, :], w_norm.shape)
     out["ok"] = ok
     return out
+
+
+def _pinv_coeffs(evals, count):
+    """:func:`ntkd._core.spectral.pinv_coeffs` with the cutoff count·eps·max|λ| of ``count`` real points."""
+    cutoff = count * jnp.finfo(evals.dtype).eps * jnp.max(jnp.abs(evals))
+    return jnp.where(evals > cutoff, 1 / jnp.where(evals > cutoff, evals, 1), 0)
+
+
+def _factor_usable(chol_lower, count):
+    """:func:`ntkd._core.spectral.factor_usable` with the threshold of ``count`` real points."""
+    d = jnp.abs(jnp.diagonal(chol_lower))
+    ratio2 = (jnp.max(d) / jnp.maximum(jnp.min(d), jnp.finfo(d.dtype).tiny)) ** 2
+    return jnp.isfinite(d).all() & (ratio2 * count * jnp.finfo(d.dtype).eps < 1)
 
 
 def grid_points(rho, T):
@@ -184,12 +220,15 @@ def evaluate_grid(kernel_fn: Callable, x_train, z_t_train, y_g_train, x_test, z_
 _CORE_CACHE: dict = {}
 
 
-def compiled_grid(kernel_fn, method, jitter, has_ref, batched=False):
-    key = (id(kernel_fn), method, jitter, has_ref, batched)
+def compiled_grid(kernel_fn, method, jitter, has_ref, batched=False, padded=False):
+    """The jitted :func:`grid_core` of one configuration (cached per kernel_fn object). ``batched``:
+    ``vmap`` over seeds (the 5 training arrays and the 3 test arrays); ``padded``: takes ``n_valid``
+    as a last argument (shared by the batch), for training sets padded to a bucket size."""
+    key = (id(kernel_fn), method, jitter, has_ref, batched, padded)
     if key not in _CORE_CACHE:
         f = partial(grid_core, kernel_fn, method=method, jitter=jitter, has_ref=has_ref)
         if batched:  # per-seed arguments first (7), then shared ones
-            f = jax.vmap(f, in_axes=(0,) * 5 + (None,) + (0,) * 3 + (None,) * 9)
+            f = jax.vmap(f, in_axes=(0,) * 5 + (None,) + (0,) * 3 + (None,) * (10 if padded else 9))
         _CORE_CACHE[key] = (kernel_fn, jax.jit(f))  # keep kernel_fn alive so its id stays unique
     return _CORE_CACHE[key][1]
 
