@@ -93,6 +93,24 @@ def _generic_tile_programs(kernel_fn, get, devs: tuple):
     return (cross, diag), spread
 
 
+@functools.lru_cache(maxsize=64)
+def _placer(part, mirror: bool):
+    """A jitted in-place write of tile ``blk[k]`` into the device result ``o`` at rows i, columns j (and,
+    with ``mirror``, its transpose at rows j, columns i); ``part``: ``"re"``/``"im"`` of a packed pair
+    tile, or None. ``o`` is donated, so the result is updated without a copy where the backend allows."""
+    from jax import lax
+
+    def put(o, blk, k, i, j):
+        t = lax.dynamic_index_in_dim(blk, k, keepdims=False)
+        t = t.real if part == "re" else t.imag if part == "im" else t
+        o = lax.dynamic_update_slice(o, t.astype(o.dtype), (i, j))
+        if mirror:
+            o = lax.dynamic_update_slice(o, t.T.astype(o.dtype), (j, i))
+        return o
+
+    return jax.jit(put, donate_argnums=0)
+
+
 def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: int = 2048, devices=None,
                   out=None, progress=None):
     """Evaluate ``kernel_fn`` on all pairs of rows in tiles, spread over devices, with bounded memory.
@@ -129,11 +147,15 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
       out: optional preallocated host arrays to write into, ``(n1, n2)`` of ``x1``'s dtype: one array
         for a single ``get``, else a sequence in the order of ``get``. Pass ``np.lib.format.open_memmap``
         arrays for kernels larger than RAM (n = 50,000 in float32 is 10 GB per kernel).
+        ``out="device"``: no host copy; the result is a ``jax.Array`` on the first of ``devices``,
+        assembled there tile by tile (each tile's device-to-device copy into a donated buffer), for a
+        solve on that device next. Device memory: the result padded to whole tiles, plus one group of
+        tiles. Values equal the host result bitwise (tests/kernels/test_tiled_device.py).
       progress: optional callable ``progress(done_tiles, total_tiles)``.
 
     Returns:
-      NumPy arrays of dtype ``x1.dtype`` (``out`` itself when given); shaped like ``kernel_fn``'s
-      output for ``get``.
+      NumPy arrays of dtype ``x1.dtype`` (``out`` itself when given; ``jax.Array`` s for
+      ``out="device"``); shaped like ``kernel_fn``'s output for ``get``.
     """
     block_size = check_int(block_size, "block_size", minimum=1)
     single = isinstance(get, str)
@@ -147,6 +169,12 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
         raise ValueError(f"`x2` has {x2.shape[1]} features but `x1` has {x1.shape[1]}; they must match.")
     n1, n2 = x1.shape[0], x2.shape[0]
     dtype = np.dtype(x1.dtype)
+    on_device = isinstance(out, str)
+    if on_device and out != "device":
+        raise ValueError(f"`out` must be None, host arrays, or 'device' (a jax.Array on the first device); "
+                         f"got {out!r}.")
+    if on_device:
+        out = None
     if out is None:
         out = [np.empty((n1, n2), dtype=dtype) for _ in names]
     else:
@@ -159,6 +187,11 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
     devs = tuple(_devices(devices))
     n_dev = len(devs)
     b1, b2 = min(block_size, n1), min(block_size, n2)
+    if on_device:  # the result padded to whole tiles, on the first device; the host arrays are not used
+        import jax.numpy as jnp
+
+        padded = (-(-n1 // b1) * b1, -(-n2 // b2) * b2)
+        out = [jax.device_put(jnp.zeros(padded, dtype), devs[0]) for _ in names]
     cfg = config_of(kernel_fn)
     own = cfg is not None  # ntkd's analytic kernels: one packed program for every tile
     if own:
@@ -199,7 +232,18 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
             return program(xa, xb, offsets([i for i, _ in group]), offsets([j for _, j in group]))
         return cross(xa, xb)
 
+    def store_device(group, blocks):
+        parts = ("re", "im") if own and len(names) == 2 else (None,) * len(names)
+        blocks = [blocks] * len(names) if own else blocks
+        for o_idx, (blk, part) in enumerate(zip(blocks, parts)):
+            blk = jax.device_put(blk, devs[0])
+            for k, (i, j) in enumerate(group):
+                put = _placer(part, symmetric and i != j)
+                out[o_idx] = put(out[o_idx], blk, np.int32(k), np.int32(i), np.int32(j))
+
     def store(group, blocks):
+        if on_device:
+            return store_device(group, blocks)
         if own:  # one packed array: both kernels as complex(first, second), split as views (no copy)
             z = np.asarray(blocks)
             blocks = (z.real, z.imag) if len(names) == 2 else (z,)
@@ -224,6 +268,8 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
                 if progress is not None:
                     progress(done, len(tiles))
             pending = launched
+    if on_device and (out[0].shape != (n1, n2)):
+        out = [o[:n1, :n2] for o in out]
     if single:
         return out[0]
     return pack(tuple(names), dict(zip(names, out)))
