@@ -1,0 +1,1 @@
+"""Dao, Kamath, Syrgkanis & Mackey (2021) study: synthetic and tabular cross-fitting / loss-correction runs and the ``kamath-*`` figure catalogue (:mod:`.figures`)."""
