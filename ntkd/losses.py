@@ -19,38 +19,44 @@ from typing import Union
 import jax.numpy as jnp
 from jax.nn import sigmoid, softplus
 
-from ._core.checks import all_true, as_float_array, check_finite, check_positive
+from ._core.checks import all_true, as_float_array, check_finite, positive_array, valid_positive
 
 __all__ = ["kd_loss", "kd_grad_z"]
 
 # ------------------------------------------------------------------------------------------ validation
+# Each check refuses an invalid concrete value with a ValueError naming it; a traced value cannot be
+# checked, so an invalid one becomes NaN, which every result it enters then carries (never a plausible
+# number).
 def check_rho(rho):
     r = as_float_array(rho, "rho")
+    valid = (r >= 0) & (r <= 1)
     if not all_true(r, lambda a: ((a >= 0) & (a <= 1)).all()):
         raise ValueError(f"`rho` (soft ratio) must lie in [0, 1]; got {rho!r}.")
-    return r
+    return jnp.where(valid, r, jnp.nan)
 
 
 def check_T(T):
     t = as_float_array(T, "T")
-    if not all_true(t, lambda a: (jnp.isfinite(a) & (a > 0)).all()):
+    if not all_true(t, lambda a: valid_positive(a).all()):
         raise ValueError(f"`T` (temperature) must be finite and > 0; got {T!r}.")
-    return t
+    return jnp.where(valid_positive(t), t, jnp.nan)
 
 
 def check_labels(y_g):
     y = as_float_array(y_g, "y_g")
     if not all_true(y, lambda a: ((a == 0) | (a == 1)).all()):
         raise ValueError("`y_g` (hard labels) must contain only 0 and 1; map ±1 labels with (y + 1) / 2.")
-    return y
+    return jnp.where((y == 0) | (y == 1), y, jnp.nan)
 
 
 def soft_factor(soft_scale, T):
+    """The soft-term factor s: ``T²`` for ``"T2"``, else the number (finite, > 0; may be traced)."""
     if isinstance(soft_scale, str):
         if soft_scale != "T2":
             raise ValueError(f"`soft_scale` must be a number or 'T2'; got {soft_scale!r}.")
         return T * T
-    return check_positive(soft_scale, "soft_scale")
+    s = positive_array(soft_scale, "soft_scale")
+    return jnp.where(valid_positive(s), s, jnp.nan)
 
 
 def broadcast_args(name_values):

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
-from ._core.checks import as_float_array, check_finite, check_positive, is_concrete
+from ._core.checks import all_true, as_float_array, check_finite, check_positive, is_concrete
 from ._core.linalg import einsum, mm
 from ._core.spectral import factor_usable, flow_phi, pinv_coeffs, pinv_solve
 
@@ -97,14 +97,16 @@ def _condition_estimate(k_reg, chol):
     return lam_max * inv_lam_min
 
 
-def _condition_guard(k_reg, chol, what, failed=False):
+def _condition_guard(k_reg, chol, what, failed=None):
     """Refuse float32 solves on ill-conditioned kernels (a clear error instead of silent garbage).
 
-    A failed factorization counts as infinitely ill-conditioned. float64 solves are never refused: a
-    numerically singular float64 kernel gets the minimum-norm solution instead.
+    A failed factorization (``failed``; by default read off the factor) counts as infinitely
+    ill-conditioned. float64 solves are never refused: a numerically singular float64 kernel gets the
+    minimum-norm solution instead. Traced factors are not checked.
     """
     if k_reg.dtype != jnp.float32 or not is_concrete(chol[0]):
         return
+    failed = not bool(factor_usable(chol[0])) if failed is None else failed
     cond = float("inf") if failed else float(_condition_estimate(k_reg, chol))
     if not (cond <= FLOAT32_MAX_CONDITION):
         raise ValueError(
@@ -180,8 +182,9 @@ def gradient_descent_mse(k_train_train, y_train, *, learning_rate: float = 1.0, 
             t = jnp.asarray(t, dtype=k.dtype)
             if t.ndim > 1:
                 raise ValueError(f"`t` must be None, a scalar or a 1-D array of times; got shape {t.shape}.")
-            if is_concrete(t) and bool((t < 0).any()):
-                raise ValueError("`t` must be >= 0 (times since the start of training).")
+            if not all_true(t, lambda a: (a >= 0).all()):
+                raise ValueError(f"`t` must be >= 0 and not NaN (times since the start of training); got {t}.")
+            t = jnp.where(t >= 0, t, jnp.nan)  # a traced negative time: NaN, not a flow run backwards
             times_shape = t.shape
             evals, evecs = eig()
             coef = mm(evecs.T, r0)  # (n, k)
@@ -233,7 +236,10 @@ def gradient_flow_weights(k_train_train, y_train, t=None, *, eig=None):
     if t is None or (is_concrete(t) and float(t) == float("inf")):
         coef = pinv_coeffs(evals)
     else:
-        coef = flow_phi(evals, jnp.asarray(t, evals.dtype), y.size)
+        t = jnp.asarray(t, evals.dtype)
+        if t.ndim or not all_true(t, lambda a: a >= 0):
+            raise ValueError(f"`t` must be a scalar time >= 0 (or None/inf), not NaN; got {t}.")
+        coef = jnp.where(jnp.isinf(t), pinv_coeffs(evals), flow_phi(evals, jnp.where(t >= 0, t, jnp.nan), y.size))
     if y.ndim == 2:
         coef = coef[:, None]
     return mm(evecs, coef * mm(evecs.T, y))
@@ -275,7 +281,7 @@ def gp_inference(k_train_train, y_train, k_test_train, k_test_test=None, *, diag
     k_reg = _regularize(k, diag_reg, diag_reg_absolute_scale)
     c = jsl.cho_factor(k_reg, lower=True)
     if not allow_ill_conditioned:
-        _condition_guard(k_reg, c, "k_train_train", failed=not bool(factor_usable(c[0])))
+        _condition_guard(k_reg, c, "k_train_train")
     mean = mm(kt, jsl.cho_solve(c, y.reshape(n, -1)))
     mean = mean.reshape((kt.shape[0],) + y.shape[1:])
     cov = None

@@ -29,13 +29,46 @@ def all_true(x, pred) -> bool:
 
 
 def as_float_array(x, name: str):
-    """Convert ``x`` to a floating JAX array; integers become the default float dtype."""
+    """Convert ``x`` to a floating JAX array; integers and booleans become the default float dtype.
+
+    Complex arrays and half precision (float16, bfloat16) are refused: ntkd computes in float32 or
+    float64, and silently dropping an imaginary part or computing kernels in 11-bit mantissas would give
+    wrong numbers downstream."""
     if x is None:
         raise ValueError(f"`{name}` is None; pass an array.")
     x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        raise ValueError(f"`{name}` is complex ({x.dtype}); ntkd computes with real float32/float64 arrays. "
+                         f"Pass `{name}.real` if the imaginary part is zero.")
+    if x.dtype in (jnp.float16, jnp.bfloat16):
+        raise ValueError(f"`{name}` has dtype {x.dtype}; ntkd computes in float32 or float64. Cast it with "
+                         ".astype(numpy.float32).")
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
     return x
+
+
+def check_nonempty(x, name: str) -> None:
+    """Raise for an array without elements (a mean over no samples is undefined)."""
+    if jnp.size(x) == 0:
+        raise ValueError(f"`{name}` is empty (shape {jnp.shape(x)}); pass at least one sample.")
+
+
+def valid_positive(v, *, allow_zero: bool = False):
+    """Elementwise: finite and > 0 (>= 0 with ``allow_zero``); False for NaN. For ``jnp.where`` masks that
+    turn a traced invalid value into NaN."""
+    return jnp.isfinite(v) & ((v >= 0) if allow_zero else (v > 0))
+
+
+def positive_array(value, name: str, *, allow_zero: bool = False, hint: str = ""):
+    """``value`` as a float array that may be traced. A concrete value must be finite and > 0 (>= 0 with
+    ``allow_zero``) or a ValueError names it; a traced one is not checked, so callers mask their result
+    with :func:`valid_positive` (NaN where invalid, never a plausible number)."""
+    v = as_float_array(value, name)
+    if not all_true(v, lambda a: valid_positive(a, allow_zero=allow_zero).all()):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"`{name}` must be finite and {bound}{hint}; got {value!r}.")
+    return v
 
 
 def check_finite(x, name: str) -> None:
@@ -59,7 +92,15 @@ def check_inputs_2d(x, name: str):
     return x
 
 
+def _static(value, name: str) -> None:
+    if isinstance(value, jax.core.Tracer):
+        raise ValueError(f"`{name}` must be a static Python number: it fixes shapes, step counts or a "
+                         "solver's setup at trace time. Under jit, close over it or pass it through "
+                         "static_argnames.")
+
+
 def check_positive(value, name: str, *, allow_zero: bool = False) -> float:
+    _static(value, name)
     if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
         raise ValueError(f"`{name}` must be a finite real number; got {value!r}.")
     if value < 0 or (value == 0 and not allow_zero):
@@ -69,6 +110,7 @@ def check_positive(value, name: str, *, allow_zero: bool = False) -> float:
 
 
 def check_int(value, name: str, *, minimum: int) -> int:
+    _static(value, name)
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
         raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
     if value < minimum:

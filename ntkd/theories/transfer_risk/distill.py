@@ -15,9 +15,10 @@ from typing import Union
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.nn import log_sigmoid, sigmoid
 
-from ..._core.checks import all_true, as_float_array, check_finite, check_int, check_positive
+from ..._core.checks import all_true, as_float_array, check_finite, check_int, check_positive, is_concrete
 from ..._core.linalg import mm
 from ...losses import (broadcast_args, check_labels, check_rho, check_T, grad_z, kd_grad_z, kd_inputs, kd_loss,
                       soft_factor)
@@ -144,7 +145,9 @@ def _exact(z_t, y_g, rho, T, s):
     closed = _closed_form_T1(zt1, safe_rho)
     root = jnp.where((T == 1) & (s == 1), closed, root)
     root = jnp.where(rho == 1, zt1, jnp.where(rho == 0, jnp.inf, root))
-    return sign * root
+    # an invalid traced argument arrives as NaN (losses.check_*): the logit is NaN, not the ρ = 1/2 root
+    bad = jnp.isnan(z_t) | jnp.isnan(rho) | jnp.isnan(T) | jnp.isnan(s)
+    return jnp.where(bad, jnp.nan, sign * root)
 
 
 
@@ -196,6 +199,7 @@ def rho_for_threshold(t, T):
     if not all_true(t, lambda a: (a > 0).all()):
         raise ValueError("`t` (threshold) must be > 0.")
     T = check_T(T)
+    t = jnp.where(t > 0, t, jnp.nan)  # traced t <= 0 or NaN: NaN
     return sigmoid(-t) / ((sigmoid(t / T) - 0.5) / T + sigmoid(-t))
 
 
@@ -204,7 +208,7 @@ def label_smoothing_logit(eps):
     eps = as_float_array(eps, "eps")
     if not all_true(eps, lambda a: ((a > 0) & (a <= 1)).all()):
         raise ValueError("`eps` (label smoothing) must lie in (0, 1].")
-    return jnp.log(2 / eps - 1)
+    return jnp.where((eps > 0) & (eps <= 1), jnp.log(2 / eps - 1), jnp.nan)  # traced eps outside (0, 1]: NaN
 
 
 def correction_logits(z_t, y_g, T, *, soft_scale: Union[float, str] = 1.0):
@@ -224,7 +228,8 @@ def correction_logits(z_t, y_g, T, *, soft_scale: Union[float, str] = 1.0):
 
 def pointwise_correct(rho, T):
     """True where every wrong teacher is corrected in sign (z_eff > 0 for all z_t when y_g = 1):
-    ρ < T/(1 + T) (§5.1; 1/2 at T = 1)."""
+    ρ < T/(1 + T) (§5.1; 1/2 at T = 1). Boolean, so a traced invalid ρ or T (NaN after the checks) gives
+    False: "not guaranteed", never a false guarantee."""
     return check_rho(rho) < check_T(T) / (1 + check_T(T))
 
 
@@ -264,7 +269,7 @@ def weight_change_norm(theta_train_train, dz, *, jitter: float = 0.0):
 
 
 def kd_function_space_flow(theta_train_train, z_t, y_g, rho, T, times, *, theta_test_train=None,
-                           z0_train=0.0, z0_test=0.0, learning_rate: float = 1.0, steps_per_unit: int = 20,
+                           z0_train=0.0, z0_test=0.0, learning_rate: float = 1.0, steps_per_unit: float = 20,
                            soft_scale: Union[float, str] = 1.0):
     """Finite-time dynamics of a linearized student on the KD loss, in function space (App. S1):
 
@@ -281,10 +286,14 @@ def kd_function_space_flow(theta_train_train, z_t, y_g, rho, T, times, *, theta_
     if z_t.shape != (n,):
         raise ValueError(f"`z_t` must have shape ({n},) to match theta_train_train; got {z_t.shape}.")
     s = soft_factor(soft_scale, T)
-    times = jnp.asarray(times, k.dtype)
-    if times.ndim != 1 or not all_true(times, lambda a: (jnp.diff(a) >= 0).all() & (a >= 0).all()):
-        raise ValueError("`times` must be a 1-D increasing array of non-negative times.")
+    if not is_concrete(times):
+        raise ValueError("`times` must be concrete (they fix the number of RK4 steps); under jit close over "
+                         "them or pass them through static_argnames.")
+    times = np.asarray(times, np.float64)
+    if times.ndim != 1 or not ((np.diff(times) >= 0).all() and (times >= 0).all()):
+        raise ValueError("`times` must be a 1-D increasing array of non-negative, finite times.")
     eta = check_positive(learning_rate, "learning_rate")
+    steps_per_unit = check_positive(steps_per_unit, "steps_per_unit")  # a rate: fractions allowed
     kt = None if theta_test_train is None else as_float_array(theta_test_train, "theta_test_train").astype(k.dtype)
     z = jnp.broadcast_to(jnp.asarray(z0_train, k.dtype), (n,))
     f = None if kt is None else jnp.broadcast_to(jnp.asarray(z0_test, k.dtype), (kt.shape[0],))
@@ -310,9 +319,9 @@ def kd_function_space_flow(theta_train_train, z_t, y_g, rho, T, times, *, theta_
     out_z, out_f = [], []
     t_prev = 0.0
     state = (z, f)
-    for t in [float(v) for v in times]:
+    for t in times.tolist():
         span = t - t_prev
-        n_steps = max(1, int(math.ceil(span * eta * steps_per_unit))) if span > 0 else 0
+        n_steps = max(1, math.ceil(span * eta * steps_per_unit)) if span > 0 else 0
         if n_steps:
             h = span / n_steps
             state = jax.lax.fori_loop(0, n_steps, lambda _, st: rk4(st, h), state)

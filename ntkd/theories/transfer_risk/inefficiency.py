@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..._core.checks import as_float_array, check_int, check_positive
+from ..._core.checks import all_true, as_float_array, check_int, positive_array, valid_positive
 from ..._core.linalg import mm
 
 __all__ = ["data_inefficiency", "expected_weight_norm", "weight_norm_curve", "kernel_inner",
@@ -26,21 +26,29 @@ def data_inefficiency(n_grid, expected_norms, *, mode: str = "loglog"):
 
     Returns: ``(n_mid, I)`` with ``g - 1`` points (``n_mid = n_i`` for ``"eq10"``).
     """
-    n = np.asarray(n_grid, np.float64)
+    if mode not in ("loglog", "eq10"):
+        raise ValueError(f"`mode` must be 'loglog' or 'eq10'; got {mode!r}.")
     e = as_float_array(expected_norms, "expected_norms")
-    if n.ndim != 1 or n.size < 2 or np.any(np.diff(n) <= 0) or np.any(n <= 0):
-        raise ValueError("`n_grid` must be a 1-D strictly increasing array of positive sizes (>= 2 entries).")
+    n = as_float_array(n_grid, "n_grid")
+    if n.ndim != 1 or n.size < 2:
+        raise ValueError(f"`n_grid` must be 1-D with >= 2 sizes; got shape {n.shape}.")
     if e.shape[0] != n.size:
         raise ValueError(f"`expected_norms` must have {n.size} rows (one per n); got shape {e.shape}.")
-    if bool((e <= 0).any()):
-        raise ValueError("`expected_norms` must be > 0 (they are norms averaged over runs).")
+    n_ok = lambda a: (jnp.diff(a) > 0).all() & (a > 0).all() & jnp.isfinite(a).all()  # noqa: E731
+    e_ok = lambda a: valid_positive(a).all()  # noqa: E731
+    if not all_true(n, n_ok):
+        raise ValueError("`n_grid` must be strictly increasing positive sizes.")
+    if not all_true(e, e_ok):
+        raise ValueError("`expected_norms` must be finite and > 0 (they are norms averaged over runs).")
     dlog = jnp.diff(jnp.log(e), axis=0)
     shape = (-1,) + (1,) * (e.ndim - 1)
     if mode == "loglog":
-        return jnp.asarray(np.sqrt(n[1:] * n[:-1])), dlog / jnp.asarray(np.diff(np.log(n))).reshape(shape)
-    if mode == "eq10":
-        return jnp.asarray(n[:-1]), dlog * jnp.asarray(n[:-1] / np.diff(n)).reshape(shape)
-    raise ValueError(f"`mode` must be 'loglog' or 'eq10'; got {mode!r}.")
+        n_mid, scale = jnp.sqrt(n[1:] * n[:-1]), 1 / jnp.diff(jnp.log(n))
+    else:
+        n_mid, scale = n[:-1], n[:-1] / jnp.diff(n)
+    # traced invalid sizes or norms: NaN, not a slope of garbage
+    ok = n_ok(n) & e_ok(e)
+    return jnp.where(ok, n_mid, jnp.nan), jnp.where(ok, dlog * scale.reshape(shape).astype(e.dtype), jnp.nan)
 
 
 def weight_norm_curve(theta, dz, n_grid, *, jitter: float = 0.0):
@@ -51,13 +59,26 @@ def weight_norm_curve(theta, dz, n_grid, *, jitter: float = 0.0):
     """
     k = as_float_array(theta, "theta")
     dz = as_float_array(dz, "dz").astype(k.dtype)
-    idx = np.asarray(n_grid, int)
-    if idx.min() < 1 or idx.max() > k.shape[0]:
-        raise ValueError(f"`n_grid` entries must lie in [1, {k.shape[0]}] (the kernel's size).")
+    idx = _sizes(n_grid, k.shape[0])
     chol = jnp.linalg.cholesky(k + jitter * jnp.eye(k.shape[0], dtype=k.dtype))
     u = jax.scipy.linalg.solve_triangular(chol, dz, lower=True)
     cum = jnp.cumsum(u * u, axis=0)
-    return jnp.sqrt(cum[idx - 1])
+    valid = (idx >= 1) & (idx <= k.shape[0])  # a traced out-of-range size would be clamped: NaN instead
+    return jnp.where(valid.reshape((-1,) + (1,) * (dz.ndim - 1)), jnp.sqrt(cum[jnp.clip(idx, 1) - 1]), jnp.nan)
+
+
+def _sizes(n_grid, n_max):
+    """``n_grid`` as integer sizes; concrete ones must be whole numbers in [1, n_max]."""
+    g = jnp.asarray(n_grid)
+    if g.ndim != 1 or g.size == 0:
+        raise ValueError(f"`n_grid` must be a non-empty 1-D array of sizes; got shape {g.shape}.")
+    if not jnp.issubdtype(g.dtype, jnp.integer):
+        if not all_true(g, lambda a: (a == jnp.round(a)).all()):
+            raise ValueError(f"`n_grid` must hold whole numbers (training-set sizes); got {n_grid!r}.")
+        g = g.astype(int)
+    if not all_true(g, lambda a: ((a >= 1) & (a <= n_max)).all()):
+        raise ValueError(f"`n_grid` entries must lie in [1, {n_max}] (the kernel's size).")
+    return g
 
 
 def expected_weight_norm(key, kernel_fn: Callable, sample_inputs: Callable, target_fn: Callable, n_grid, *,
@@ -72,7 +93,10 @@ def expected_weight_norm(key, kernel_fn: Callable, sample_inputs: Callable, targ
     runs is taken before any log, as in the paper. Returns ``(g,)`` means and ``(runs, g)`` samples.
     """
     runs = check_int(runs, "runs", minimum=1)
-    n_grid = np.asarray(n_grid, int)
+    n_grid = np.asarray(n_grid)
+    if n_grid.ndim != 1 or n_grid.size == 0 or (n_grid != np.round(n_grid)).any() or (n_grid < 1).any():
+        raise ValueError(f"`n_grid` must be a non-empty 1-D array of whole sizes >= 1; got {n_grid!r}.")
+    n_grid = n_grid.astype(int)
     n_max = int(n_grid.max())
     if z0 not in ("zero", "nngp"):
         raise ValueError(f"`z0` must be 'zero' or 'nngp'; got {z0!r}.")
@@ -111,9 +135,9 @@ def cos_student_oracle(theta_train_train, dz_g, dz_s, *, norm_w_g: float = 1.0):
 
     ``norm_w_g`` = ‖Δw_g‖, a positive constant (1 by default: then only signs and ratios are meaningful).
     """
-    check_positive(norm_w_g, "norm_w_g")
+    norm = positive_array(norm_w_g, "norm_w_g")
     ip = _inner_fn(theta_train_train)
-    return ip(dz_g, dz_s) / (norm_w_g * jnp.sqrt(ip(dz_s, dz_s)))
+    return jnp.where(valid_positive(norm), ip(dz_g, dz_s) / (norm * jnp.sqrt(ip(dz_s, dz_s))), jnp.nan)
 
 
 def hard_label_effect(theta_train_train, dz_g, dz_t, dz_h, *, norm_w_g: Optional[float] = None):
@@ -129,4 +153,5 @@ def hard_label_effect(theta_train_train, dz_g, dz_t, dz_h, *, norm_w_g: Optional
     bracket = ip(dz_g, dz_h) - ip(dz_g, dz_t) * ip(dz_t, dz_h) / tt
     if norm_w_g is None:
         return bracket
-    return bracket / (check_positive(norm_w_g, "norm_w_g") * jnp.sqrt(tt))
+    norm = positive_array(norm_w_g, "norm_w_g")
+    return jnp.where(valid_positive(norm), bracket / (norm * jnp.sqrt(tt)), jnp.nan)

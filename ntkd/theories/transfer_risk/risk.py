@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Callable, Union
 
 import jax.numpy as jnp
-import numpy as np
 
-from ..._core.checks import all_true, as_float_array, check_finite, check_int
+from ..._core.checks import (all_true, as_float_array, check_finite, check_int, check_nonempty, positive_array,
+                              valid_positive)
 from ..._core.linalg import mm
 from .distill import weight_change_norm
 
@@ -28,6 +28,7 @@ def transfer_risk(z_t, z_s):
     z_s = as_float_array(z_s, "z_s")
     if z_t.shape != z_s.shape:
         raise ValueError(f"`z_t` {z_t.shape} and `z_s` {z_s.shape} must have the same shape.")
+    check_nonempty(z_t, "z_t")
     for name, v in (("z_t", z_t), ("z_s", z_s)):
         if not all_true(v, lambda a: not jnp.isnan(a).any()):
             raise ValueError(f"`{name}` holds NaN; a transfer risk of NaN logits is undefined.")
@@ -55,7 +56,7 @@ def feature_cosines(z_eff, theta_diag, norm):
     if z.shape != d.shape:
         raise ValueError(f"`z_eff` {z.shape} and `theta_diag` {d.shape} must have the same shape.")
     norm = _positive_norm(norm).astype(z.dtype)
-    return jnp.where(norm > 0, jnp.clip(jnp.abs(z) / (norm * jnp.sqrt(d)), 0, 1), jnp.nan)
+    return jnp.where(valid_positive(norm), jnp.clip(jnp.abs(z) / (norm * jnp.sqrt(d)), 0, 1), jnp.nan)
 
 
 def angle_distribution(cosines, betas):
@@ -65,6 +66,7 @@ def angle_distribution(cosines, betas):
     shape.
     """
     c = as_float_array(cosines, "cosines")
+    check_nonempty(c, "cosines")
     unit = lambda v: (v >= 0) & (v <= 1 + 1e-12)  # noqa: E731  (False for NaN)
     if not all_true(c, lambda v: unit(v).all()):
         raise ValueError("`cosines` must be |cos| values in [0, 1] (feature_cosines), without NaN.")
@@ -78,16 +80,13 @@ def alpha_n(theta_train_train, dz_train, norm, *, jitter: float = 0.0):
     """ᾱ_n ≈ arccos(‖Δŵ_n‖ / ‖Δw_*‖) (Eq. 9), neglecting Δw_z (valid when ‖Δw_z‖ ≪ ‖Δw_*‖)."""
     w = weight_change_norm(theta_train_train, dz_train, jitter=jitter)
     norm = _positive_norm(norm).astype(w.dtype)
-    return jnp.where(norm > 0, jnp.arccos(jnp.clip(w / norm, 0, 1)), jnp.nan)
+    return jnp.where(valid_positive(norm), jnp.arccos(jnp.clip(w / norm, 0, 1)), jnp.nan)
 
 
 def _positive_norm(norm):
     """``norm`` (‖Δw_* - Δw_z‖) as an array; eagerly it must be finite and > 0 (an angle against a zero or
     negative norm is meaningless), under tracing the callers give NaN where it is not."""
-    n = as_float_array(norm, "norm")
-    if not all_true(n, lambda v: (jnp.isfinite(v) & (v > 0)).all()):
-        raise ValueError(f"`norm` must be finite and > 0 (oracle_norm of the reference set); got {norm!r}.")
-    return n
+    return positive_array(norm, "norm", hint=" (oracle_norm of the reference set)")
 
 
 def alpha_n_exact(theta_ref, z_eff_ref, z0_ref, train_idx, *, jitter: float = 0.0):
@@ -100,18 +99,27 @@ def alpha_n_exact(theta_ref, z_eff_ref, z0_ref, train_idx, *, jitter: float = 0.
     k = as_float_array(theta_ref, "theta_ref")
     z = as_float_array(z_eff_ref, "z_eff_ref").astype(k.dtype)
     z0 = as_float_array(z0_ref, "z0_ref").astype(k.dtype)
-    idx = np.asarray(train_idx)
-    eye = jnp.eye(k.shape[0], dtype=k.dtype)
+    idx = jnp.asarray(train_idx)
+    N = k.shape[0]
+    if idx.ndim != 1 or idx.size == 0 or not jnp.issubdtype(idx.dtype, jnp.integer):
+        raise ValueError(f"`train_idx` must be a non-empty 1-D array of integer row indices of theta_ref; got "
+                         f"{idx.dtype} of shape {idx.shape}.")
+    in_range = ((idx >= 0) & (idx < N)).all()
+    if not all_true(idx, lambda a: ((a >= 0) & (a < N)).all()):
+        raise ValueError(f"`train_idx` entries must lie in [0, {N}) (rows of theta_ref); got min {int(idx.min())}, "
+                         f"max {int(idx.max())}.")
+    eye = jnp.eye(N, dtype=k.dtype)
     a_star = jnp.linalg.solve(k + jitter * eye, z)  # Δw_* - Δw_z = Φ_R a_star
     a_z = jnp.linalg.solve(k + jitter * eye, -z0)  # Δw_z = Φ_R a_z
-    kx = k[np.ix_(idx, idx)]
+    kx = k[idx[:, None], idx[None, :]]
     c = jnp.linalg.solve(kx + jitter * jnp.eye(len(idx), dtype=k.dtype), z[idx] - z0[idx])  # Δŵ = Φ_X c
     # v = Δŵ - Δw_z = Φ_X c - Φ_R a_z ; u = Φ_R a_star
     k_xr = k[idx, :]
     uv = mm(c, mm(k_xr, a_star)) - mm(a_z, mm(k, a_star))
     vv = mm(c, mm(kx, c)) - 2 * mm(c, mm(k_xr, a_z)) + mm(a_z, mm(k, a_z))
     uu = mm(a_star, mm(k, a_star))
-    return jnp.arccos(jnp.clip(jnp.abs(uv) / jnp.sqrt(uu * vv), 0, 1))
+    # a traced out-of-range index would be clamped by JAX: NaN instead of another subset's angle
+    return jnp.where(in_range, jnp.arccos(jnp.clip(jnp.abs(uv) / jnp.sqrt(uu * vv), 0, 1)), jnp.nan)
 
 
 def _p_fn(feature_cos: Union[Callable, "jnp.ndarray"]):

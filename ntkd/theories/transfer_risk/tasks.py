@@ -15,7 +15,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ..._core.checks import check_int, check_positive
+from ..._core.checks import all_true, as_float_array, check_int, check_positive
 from ..._core.linalg import mm
 from ...predict import gradient_flow_weights
 
@@ -59,9 +59,13 @@ def gaussian_mixture(key, q: int, *, amplitude: float = 1.0, d: int = 2, center_
 
 def flip_signs(key, z, p_flip: float):
     """Multiply each entry of ``z`` by an independent sign s with P(s = -1) = p_flip (Fig. 3 right)."""
-    if not 0 <= p_flip <= 1:
+    p = as_float_array(p_flip, "p_flip")
+    valid = (p >= 0) & (p <= 1)
+    if not all_true(p, lambda a: ((a >= 0) & (a <= 1)).all()):
         raise ValueError(f"`p_flip` must lie in [0, 1]; got {p_flip!r}.")
-    return jnp.where(jax.random.bernoulli(key, p_flip, jnp.shape(z)), -z, z)
+    z = jnp.asarray(z)
+    flipped = jnp.where(jax.random.bernoulli(key, jnp.where(valid, p, 0.5), jnp.shape(z)), -z, z)
+    return jnp.where(valid, flipped, jnp.nan)  # a traced p_flip outside [0, 1] gives NaN
 
 
 def random_logits(key, n: int, dtype=None):
