@@ -3,7 +3,9 @@ computation, every error naming the key (``config key 'task.modes': must be an i
 
 A study declares each table as ``{key: (default, kind, listable)}``: ``kind`` is ``int``, ``float``,
 ``bool``, ``str`` or a set of allowed strings; ``listable`` is False (one value), True (one value or a
-list: a swept axis) or ``"list"`` (a non-empty list is required). Lists may not repeat a value.
+list: a swept axis) or ``"list"`` (a non-empty list is required). Lists may not repeat a value. A
+``float`` key must be finite (NaN and ±inf would pass validation, claim the results store and fail later),
+except that a key whose default is ``inf`` (a stopping time) also takes ``inf``.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ def fail(key, msg):
     raise ValueError(f"config key '{key}': {msg}")
 
 
-def typed(key, value, kind):
+def typed(key, value, kind, *, allow_inf=False):
     if isinstance(kind, set):
         if value not in kind:
             fail(key, f"must be one of {sorted(kind)}; got {value!r}")
@@ -34,6 +36,8 @@ def typed(key, value, kind):
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             fail(key, f"must be a number; got {value!r}")
+        if value != value or (math.isinf(value) and not allow_inf):
+            fail(key, f"must be finite; got {value!r}")
         return float(value)
     if kind is str:
         if not isinstance(value, str):
@@ -53,6 +57,7 @@ def section(raw, name, spec):
     for key, (default, kind, listable) in spec.items():
         value = sec.get(key, default)
         full = f"{name}.{key}"
+        inf_ok = any(isinstance(d, float) and math.isinf(d) for d in as_list(default))
         if listable == "list" and not (isinstance(value, list) and value):
             fail(full, f"must be a non-empty list; got {value!r}")
         if isinstance(value, list):
@@ -60,11 +65,11 @@ def section(raw, name, spec):
                 fail(full, "takes one value, not a list")
             if not value:
                 fail(full, "an empty list has no values to sweep")
-            out[key] = [typed(full, v, kind) for v in value]
+            out[key] = [typed(full, v, kind, allow_inf=inf_ok) for v in value]
             if len(set(map(repr, out[key]))) != len(out[key]):
                 fail(full, f"has repeated values {out[key]}")
         else:
-            out[key] = typed(full, value, kind)
+            out[key] = typed(full, value, kind, allow_inf=inf_ok)
     return out
 
 
@@ -78,9 +83,7 @@ def num_list(raw, key, kind, *, lo=None, hi=None, lo_open=False, allow_inf=False
         fail(full, "must not be empty")
     out = []
     for x in vals:
-        x = typed(full, x, kind)
-        if kind is float and (x != x or (math.isinf(x) and not allow_inf)):
-            fail(full, f"must be finite; got {x!r}")
+        x = typed(full, x, kind, allow_inf=allow_inf)
         if lo is not None and (x < lo or (lo_open and x == lo)):
             fail(full, f"must be {'>' if lo_open else '>='} {lo}; got {x!r}")
         if hi is not None and x > hi:

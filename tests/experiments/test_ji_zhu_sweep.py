@@ -242,6 +242,11 @@ BAD = [
     ({"grid": {"rho": [1.0], "T": [1.0], "n": [4]}, "extra": 1}, "extra"),
     ({}, "grid"),
     ({"grid": {"rho": [1.0], "T": [1.0], "n": [4]}, "task": {"teacher_width": 64}}, "task.teacher_width"),
+    # non-finite values would pass validation, claim the store and fail later (inf only where the default is)
+    ({"grid": {"rho": [1.0], "T": [1.0], "n": [4]}, "task": {"amplitude": float("inf")}}, "task.amplitude"),
+    ({"grid": {"rho": [1.0], "T": [1.0], "n": [4]}, "student": {"W_std": float("nan")}}, "student.W_std"),
+    ({"grid": {"rho": [1.0], "T": [1.0], "n": [4]}, "student": {"jitter": float("inf")}}, "student.jitter"),
+    ({"grid": {"rho": [1.0], "T": [1.0], "n": [4]}, "eval": {"memory_gib": float("inf")}}, "eval.memory_gib"),
     ({"grid": {"rho": [1.0], "T": [1.0], "n": [4]}, "task": {"kind": "network_teacher", "teacher_lr": 0.0}},
      "task.teacher_lr"),
 ]
