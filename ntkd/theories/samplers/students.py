@@ -78,6 +78,7 @@ def _grad(w, phi, q, l2):
     return mm(phi.T, jax.nn.softmax(mm(phi, w), axis=-1) - q) / phi.shape[0] + l2 * w
 
 
+@functools.partial(jax.jit, static_argnums=3)
 def _solve(phi, q, l2, iters):
     """Böhning's bound-optimisation (MM) iterations W ← W - B⁻¹∇, B = (φᵀφ/n) ⊗ ½(I - 11ᵀ/K) + l2·I ≽ ∇²:
     monotone and globally convergent; B⁻¹ through the eigenvectors of φᵀφ/n."""

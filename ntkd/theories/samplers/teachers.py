@@ -246,9 +246,16 @@ def fit_kernel_machine(kernel_fn: Callable, x_train, y_train, *, num_classes=Non
 
 
 def kernel_machine_scores(kernel_fn: Callable, machine: KernelMachine, x, *, block: int = 2048):
-    """Scores ``k(x, X) α`` ``(n, K)`` of a fitted :class:`KernelMachine`, over row blocks of ``x``."""
+    """Scores ``k(x, X) α`` ``(n, K)`` of a fitted :class:`KernelMachine`, over row blocks of ``x``
+    (compiled once per ``kernel_fn`` object and shapes: build a kernel once and reuse it)."""
     x_train, x = _check_pair(machine.x_train, x)
-    return _blocked(lambda xb: mm(kernel_fn(xb, x_train), machine.alpha), x, check_int(block, "block", minimum=1))
+    return _scores(kernel_fn, x_train, machine.alpha, x, check_int(block, "block", minimum=1))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _scores(kernel_fn, x_train, alpha, x, block):
+    # compiled once per kernel_fn object and shapes: reuse one kernel_fn across calls
+    return _blocked(lambda xb: mm(kernel_fn(xb, x_train), alpha), x, block)
 
 
 def ensemble_vote(labels, num_classes: int):
