@@ -8,6 +8,8 @@ import json
 import time
 from pathlib import Path
 
+from .._core.io import write_text_atomic
+
 __all__ = ["run_demo"]
 
 def run_demo(out: Path, quick: bool) -> dict:
@@ -87,5 +89,5 @@ def run_demo(out: Path, quick: bool) -> dict:
         "target_variance": float(np.var(y_test)),
         "empirical_ntk_relative_gap_by_width": dict(zip(map(str, widths), gaps)),
     }
-    (out / "demo.json").write_text(json.dumps(result, indent=2))
+    write_text_atomic(out / "demo.json", json.dumps(result, indent=2))
     return result

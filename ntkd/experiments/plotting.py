@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._core.io import write_text_atomic
 from .store import ResultsStore
 
 __all__ = ["pyplot", "store_rows", "mean_by", "verdict", "write_summary"]
@@ -42,6 +43,6 @@ def verdict(ok):
 
 
 def write_summary(d: Path, title: str, lines: list, data: dict) -> dict:
-    (d / "summary.md").write_text("\n".join([f"## {title}", ""] + lines + [""]))
+    write_text_atomic(d / "summary.md", "\n".join([f"## {title}", ""] + lines + [""]))
     data["summary_md"] = str(d / "summary.md")
     return data

@@ -71,3 +71,22 @@ def test_eta_fits_overhead_and_work_and_charges_later_groups_their_own_compile_t
         comp["c"] = (comp["c"][0] + 1, comp["c"][1] + compile_s)
         bar.update(3, work)
     assert bar.eta() == pytest.approx(38.0)
+
+
+def test_write_text_atomic_replaces_whole_files_and_leaves_no_temporary(tmp_path, monkeypatch):
+    import os
+
+    from ntkd._core.io import write_text_atomic
+
+    p = tmp_path / "summary.md"
+    write_text_atomic(p, "old\n")
+    write_text_atomic(p, "new\n")
+    assert p.read_text() == "new\n" and os.listdir(tmp_path) == ["summary.md"]
+
+    def killed(src, dst):  # the process dies between writing the temporary and the rename
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_text_atomic(p, "half")
+    assert p.read_text() == "new\n" and os.listdir(tmp_path) == ["summary.md"]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..._core.io import write_text_atomic
 from ..._core.progress import compile_stats
 from ..._core.stats import loglog_slope
 from ...kernels import mlp_kernel_fn
@@ -125,7 +126,7 @@ def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> di
         c0 = compile_stats()
         d = out / k
         d.mkdir(parents=True, exist_ok=True)
-        (d / "figure.json").write_text(json.dumps({"paper": "ji-zhu", "figure": k, "quick": quick}))
+        write_text_atomic(d / "figure.json", json.dumps({"paper": "ji-zhu", "figure": k, "quick": quick}))
         if k == "figS6":  # finite-width training (.finite_runs), resumable through its checkpoints
             run_finite(figS6_config(quick), d, progress=progress)
         elif k not in ("fig1", "figS7"):
@@ -143,8 +144,8 @@ def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> di
         timing = (f"This run: {summaries[k]['seconds']} s, of which {summaries[k]['compile_seconds']} s compiling "
                   f"{summaries[k]['programs_compiled']} XLA programs or loading them from the persistent "
                   "compilation cache (`ntkd --compile-cache`), which makes a rerun's share small.")
-        (d / "summary.md").write_text((d / "summary.md").read_text().rstrip("\n") + "\n\n" + timing + "\n")
-        (d / "summary.json").write_text(json.dumps(summaries[k], indent=1, default=str))
+        write_text_atomic(d / "summary.md", (d / "summary.md").read_text().rstrip("\n") + "\n\n" + timing + "\n")
+        write_text_atomic(d / "summary.json", json.dumps(summaries[k], indent=1, default=str))
         if progress is not None:
             print(f"{k}: done in {summaries[k]['seconds']} s ({summaries[k]['compile_seconds']} s compiling or loading "
                   f"{summaries[k]['programs_compiled']} programs) -> {d}", file=progress, flush=True)
@@ -152,7 +153,7 @@ def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> di
         lines = ["# Ji & Zhu (2020) reproduction" + (" (quick)" if quick else ""), ""]
         for k in names:
             lines += [(d := out / k / "summary.md").read_text(), ""]
-        (out / "summary.md").write_text("\n".join(lines))
+        write_text_atomic(out / "summary.md", "\n".join(lines))
     return summaries
 
 
