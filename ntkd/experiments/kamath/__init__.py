@@ -1,1 +1,2 @@
-"""Dao, Kamath, Syrgkanis & Mackey (2021) study: synthetic and tabular cross-fitting / loss-correction runs and the ``kamath-*`` figure catalogue (:mod:`.figures`)."""
+"""Dao, Kamath, Syrgkanis & Mackey (2021) study: synthetic and tabular cross-fitting and loss-correction
+runs, and the ``kamath-*`` figure catalogue (:mod:`.figures`)."""

@@ -13,6 +13,9 @@ Eager calls reject out-of-range inputs; traced out-of-range ``p̂`` or ``y`` giv
 """
 from __future__ import annotations
 
+from functools import partial
+
+import jax
 import jax.numpy as jnp
 
 from ..._core.checks import all_true, as_float_array, check_positive
@@ -162,8 +165,16 @@ def gamma_minimax(p_hat, *, kind: str, c: float, alpha: float = 1.0, scale: str 
     alpha = check_positive(alpha, "alpha")
     if alpha > 1:
         raise ValueError(f"`alpha` (teacher weight) must lie in (0, 1]; got {alpha!r}.")
+    if kind not in ("relerr", "abserr", "power"):
+        raise ValueError(f"`kind` must be 'relerr', 'abserr' or 'power'; got {kind!r}.")
+    c = check_positive(c, "c")
     p = _prob(p_hat, "p_hat")
     grid = GAMMA_GRID(p.dtype) if grid is None else jnp.asarray(grid, p.dtype)
+    return _minimax(p, grid, kind=kind, c=c, alpha=alpha, scale=scale, clip=clip, points=points)
+
+
+@partial(jax.jit, static_argnames=("kind", "c", "alpha", "scale", "clip", "points"))
+def _minimax(p, grid, *, kind, c, alpha, scale, clip, points):
     grid = grid[jnp.argsort(jnp.abs(grid), stable=True)]
     ph = _floor(p, scale, clip)
     lo, hi = uncertainty_interval(ph, kind=kind, c=c, scale=scale)
