@@ -17,6 +17,7 @@ Module paths of earlier releases (``ntkd.risk``, ``ntkd.sweep``, ...) still impo
 import importlib as _importlib
 
 from . import _deprecated
+from ._core.checks import checked
 from ._version import VERSION as __version__
 from .kernels import (ACTIVATIONS, Kernel, empirical_kernel_fn, empirical_ntk, flat_params, kernel_matrix,
                       linearize, mlp_kernel_fn, nnx_apply_fn)
@@ -53,7 +54,7 @@ __all__ = [
     "ACTIVATIONS", "Kernel", "mlp_kernel_fn", "kernel_matrix",
     "empirical_ntk", "empirical_kernel_fn", "linearize", "nnx_apply_fn", "flat_params",
     "predict", "gradient_descent_mse", "gradient_flow_weights", "kernel_regression", "gp_inference", "GPPosterior",
-    "__version__",
+    "__version__", "checked",
     # Ji & Zhu (2020) distillation theory
     "distill", "risk", "inefficiency", "tasks", "finite",
     "kd_loss", "kd_grad_z", "effective_logits", "threshold", "rho_for_threshold", "label_smoothing_logit",

@@ -30,21 +30,21 @@ __all__ = ["kd_loss", "kd_grad_z"]
 def check_rho(rho):
     r = as_float_array(rho, "rho")
     valid = (r >= 0) & (r <= 1)
-    if not all_true(r, lambda a: ((a >= 0) & (a <= 1)).all()):
+    if not all_true(r, lambda a: ((a >= 0) & (a <= 1)).all(), "rho"):
         raise ValueError(f"`rho` (soft ratio) must lie in [0, 1]; got {rho!r}.")
     return jnp.where(valid, r, jnp.nan)
 
 
 def check_T(T):
     t = as_float_array(T, "T")
-    if not all_true(t, lambda a: valid_positive(a).all()):
+    if not all_true(t, lambda a: valid_positive(a).all(), "T"):
         raise ValueError(f"`T` (temperature) must be finite and > 0; got {T!r}.")
     return jnp.where(valid_positive(t), t, jnp.nan)
 
 
 def check_labels(y_g):
     y = as_float_array(y_g, "y_g")
-    if not all_true(y, lambda a: ((a == 0) | (a == 1)).all()):
+    if not all_true(y, lambda a: ((a == 0) | (a == 1)).all(), "y_g"):
         raise ValueError("`y_g` (hard labels) must contain only 0 and 1; map ±1 labels with (y + 1) / 2.")
     return jnp.where((y == 0) | (y == 1), y, jnp.nan)
 

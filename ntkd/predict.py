@@ -182,7 +182,7 @@ def gradient_descent_mse(k_train_train, y_train, *, learning_rate: float = 1.0, 
             t = jnp.asarray(t, dtype=k.dtype)
             if t.ndim > 1:
                 raise ValueError(f"`t` must be None, a scalar or a 1-D array of times; got shape {t.shape}.")
-            if not all_true(t, lambda a: (a >= 0).all()):
+            if not all_true(t, lambda a: (a >= 0).all(), "t"):
                 raise ValueError(f"`t` must be >= 0 and not NaN (times since the start of training); got {t}.")
             t = jnp.where(t >= 0, t, jnp.nan)  # a traced negative time: NaN, not a flow run backwards
             times_shape = t.shape
@@ -237,7 +237,7 @@ def gradient_flow_weights(k_train_train, y_train, t=None, *, eig=None):
         coef = pinv_coeffs(evals)
     else:
         t = jnp.asarray(t, evals.dtype)
-        if t.ndim or not all_true(t, lambda a: a >= 0):
+        if t.ndim or not all_true(t, lambda a: a >= 0, "t"):
             raise ValueError(f"`t` must be a scalar time >= 0 (or None/inf), not NaN; got {t}.")
         coef = jnp.where(jnp.isinf(t), pinv_coeffs(evals), flow_phi(evals, jnp.where(t >= 0, t, jnp.nan), y.size))
     if y.ndim == 2:

@@ -232,3 +232,20 @@ def test_static_hyperparameters_say_so_under_jit():
         ntkd.weight_norm_curve(K, DZ, [2.5, 4])
     with pytest.raises(ValueError, match="`steps_per_unit`"):
         ntkd.kd_function_space_flow(K, Z_T, Y_G, 0.5, 2.0, [0.0, 1.0], steps_per_unit=0)
+
+
+def test_checked_turns_traced_argument_checks_into_checkify_errors_naming_the_argument():
+    from jax.experimental import checkify
+
+    f = jax.jit(ntkd.checked(lambda r, t: ntkd.effective_logits(Z_T, Y_G, r, t)))
+    err, out = f(0.5, 2.0)
+    err.throw()  # valid: no error, the eager numbers
+    np.testing.assert_allclose(out, ntkd.effective_logits(Z_T, Y_G, 0.5, 2.0), rtol=1e-12)
+    for args, name in (((1.5, 2.0), "rho"), ((0.5, -1.0), "T")):
+        err, out = f(*args)
+        assert np.isnan(out).all()
+        with pytest.raises(checkify.JaxRuntimeError, match=f"invalid `{name}`"):
+            err.throw()
+    g = jax.jit(jax.vmap(ntkd.checked(lambda a: ntkd.risk_bound(a, COS))))
+    with pytest.raises(checkify.JaxRuntimeError, match="`alpha_n`"):
+        g(np.array([0.1, 2.0]))[0].throw()

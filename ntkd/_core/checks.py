@@ -6,12 +6,14 @@ unknown, so they are skipped there (shape and dtype checks still run).
 """
 from __future__ import annotations
 
+import contextvars
 import math
 import numbers
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import checkify
 
 
 def is_concrete(x) -> bool:
@@ -19,10 +21,21 @@ def is_concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
-def all_true(x, pred) -> bool:
+_CHECKIFY = contextvars.ContextVar("ntkd_checkify", default=False)
+
+
+def all_true(x, pred, name: str | None = None) -> bool:
     """``pred(x)`` for a concrete ``x`` (evaluated eagerly even while a jit trace is active, e.g. for an
-    array closed over by a jitted function); True for a tracer, whose values are unknown."""
+    array closed over by a jitted function); True for a tracer, whose values are unknown. Inside
+    :func:`checked` a tracer's check becomes a ``jax.experimental.checkify`` check naming ``name``."""
     if not is_concrete(x):
+        if _CHECKIFY.get():
+            try:
+                ok = jnp.all(pred(x))
+            except jax.errors.ConcretizationTypeError:  # a predicate written for concrete values only
+                return True
+            what = f"`{name}`" if name else "an argument"
+            checkify.check(ok, f"ntkd: invalid {what} under jit; call the function eagerly for the full message")
         return True
     with jax.ensure_compile_time_eval():
         return bool(pred(x))
@@ -65,7 +78,7 @@ def positive_array(value, name: str, *, allow_zero: bool = False, hint: str = ""
     ``allow_zero``) or a ValueError names it; a traced one is not checked, so callers mask their result
     with :func:`valid_positive` (NaN where invalid, never a plausible number)."""
     v = as_float_array(value, name)
-    if not all_true(v, lambda a: valid_positive(a, allow_zero=allow_zero).all()):
+    if not all_true(v, lambda a: valid_positive(a, allow_zero=allow_zero).all(), name):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"`{name}` must be finite and {bound}{hint}; got {value!r}.")
     return v
@@ -73,7 +86,7 @@ def positive_array(value, name: str, *, allow_zero: bool = False, hint: str = ""
 
 def check_finite(x, name: str) -> None:
     """Raise if a concrete array contains NaN or inf."""
-    if not all_true(x, lambda a: jnp.isfinite(a).all()):
+    if not all_true(x, lambda a: jnp.isfinite(a).all(), name):
         bad = int(np.size(x) - np.isfinite(np.asarray(x)).sum())
         raise ValueError(
             f"`{name}` contains {bad} NaN/inf value(s); clean or impute the data before computing kernels."
@@ -116,3 +129,23 @@ def check_int(value, name: str, *, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
     return int(value)
+
+
+def checked(fn, *, errors=None):
+    """``fn`` under ``jax.experimental.checkify`` with ntkd's argument checks kept under tracing.
+
+    Eagerly ntkd refuses an invalid value with a ValueError; under ``jit``/``vmap`` it cannot, and returns
+    NaN instead. ``checked(fn)`` traces ``fn`` with every such check emitted as a checkify check, so
+    ``err, out = jax.jit(ntkd.checked(fn))(*args)`` returns an error value; ``err.throw()`` raises
+    naming the argument. ``errors``: the checkify error set (default ``checkify.user_checks``; add
+    ``checkify.nan_checks`` etc. as needed). Wrap the plain function: a function already traced (and
+    cached by ``jit``) outside ``checked`` keeps no checks.
+    """
+    def traced(*args, **kwargs):
+        token = _CHECKIFY.set(True)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _CHECKIFY.reset(token)
+
+    return checkify.checkify(traced, errors=checkify.user_checks if errors is None else errors)

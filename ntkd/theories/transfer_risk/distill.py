@@ -47,33 +47,38 @@ def _log_residual(z, zt, rho, T, s):
 
 
 def _solve_one(zt, rho, T, s):
-    """Root of Eq. 3 for y_g = 1 by bracketing and bisection to the last bit (0 < ρ < 1)."""
+    """Roots of Eq. 3 for y_g = 1 by bracketing and bisection to the last bit (0 < ρ < 1), elementwise
+    over arrays: each loop runs while any entry is active and updates only the active ones (what
+    ``vmap`` of a scalar loop does, written out so that ``checkify`` can transform it)."""
     f = lambda z: _log_residual(z, zt, rho, T, s)  # noqa: E731
     lo = zt  # the residual is -inf at z_t: the root is above z_t
     step = jnp.maximum(1.0, jnp.abs(zt)).astype(zt.dtype)
 
-    def expand_cond(c):
-        hi, step, k = c
+    def expanding(c):
+        hi, _, k = c
         return (f(hi) < 0) & (k < 200)
 
     def expand(c):
         hi, step, k = c
-        return hi + step, step * 2, k + 1
+        on = expanding(c)
+        return jnp.where(on, hi + step, hi), jnp.where(on, step * 2, step), jnp.where(on, k + 1, k)
 
-    hi, _, _ = jax.lax.while_loop(expand_cond, expand, (lo + step, step, 0))
+    zeros = jnp.zeros(zt.shape, jnp.int32)
+    hi, _, _ = jax.lax.while_loop(lambda c: expanding(c).any(), expand, (lo + step, step, zeros))
 
-    def bisect_cond(c):
+    def bisecting(c):
         lo, hi, k = c
         mid = lo + (hi - lo) / 2
         return (mid > lo) & (mid < hi) & (k < 2200)
 
     def bisect(c):
         lo, hi, k = c
+        on = bisecting(c)
         mid = lo + (hi - lo) / 2
         below = f(mid) < 0
-        return jnp.where(below, mid, lo), jnp.where(below, hi, mid), k + 1
+        return (jnp.where(on & below, mid, lo), jnp.where(on & ~below, mid, hi), jnp.where(on, k + 1, k))
 
-    lo, hi, _ = jax.lax.while_loop(bisect_cond, bisect, (lo, hi, 0))
+    lo, hi, _ = jax.lax.while_loop(lambda c: bisecting(c).any(), bisect, (lo, hi, zeros))
     flo, fhi = f(lo), f(hi)
     return jnp.where(jnp.abs(flo) <= jnp.abs(fhi), lo, hi)
 
@@ -140,8 +145,7 @@ def _exact(z_t, y_g, rho, T, s):
     zt1 = sign * z_t  # reduce to y_g = 1
     interior = (rho > 0) & (rho < 1)
     safe_rho = jnp.where(interior, rho, 0.5)
-    flat = [a.ravel() for a in (zt1, safe_rho, T, s)]
-    root = jax.vmap(_solve_one)(*flat).reshape(z_t.shape)
+    root = _solve_one(zt1, safe_rho, T, s)
     closed = _closed_form_T1(zt1, safe_rho)
     root = jnp.where((T == 1) & (s == 1), closed, root)
     root = jnp.where(rho == 1, zt1, jnp.where(rho == 0, jnp.inf, root))
@@ -196,7 +200,7 @@ def threshold(rho, T, *, soft_scale: Union[float, str] = 1.0):
 def rho_for_threshold(t, T):
     """Inverse of :func:`threshold` (soft_scale 1): ρ = σ(-t) / ((σ(t/T) - 1/2)/T + σ(-t)), for t > 0."""
     t = as_float_array(t, "t")
-    if not all_true(t, lambda a: (a > 0).all()):
+    if not all_true(t, lambda a: (a > 0).all(), "t"):
         raise ValueError("`t` (threshold) must be > 0.")
     T = check_T(T)
     t = jnp.where(t > 0, t, jnp.nan)  # traced t <= 0 or NaN: NaN
@@ -206,7 +210,7 @@ def rho_for_threshold(t, T):
 def label_smoothing_logit(eps):
     """Effective logit a = log(2/ε - 1) of binary label smoothing y_LS = ε/2 + (1 - ε) y_g (§4.2)."""
     eps = as_float_array(eps, "eps")
-    if not all_true(eps, lambda a: ((a > 0) & (a <= 1)).all()):
+    if not all_true(eps, lambda a: ((a > 0) & (a <= 1)).all(), "eps"):
         raise ValueError("`eps` (label smoothing) must lie in (0, 1].")
     return jnp.where((eps > 0) & (eps <= 1), jnp.log(2 / eps - 1), jnp.nan)  # traced eps outside (0, 1]: NaN
 

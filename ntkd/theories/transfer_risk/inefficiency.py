@@ -36,9 +36,9 @@ def data_inefficiency(n_grid, expected_norms, *, mode: str = "loglog"):
         raise ValueError(f"`expected_norms` must have {n.size} rows (one per n); got shape {e.shape}.")
     n_ok = lambda a: (jnp.diff(a) > 0).all() & (a > 0).all() & jnp.isfinite(a).all()  # noqa: E731
     e_ok = lambda a: valid_positive(a).all()  # noqa: E731
-    if not all_true(n, n_ok):
+    if not all_true(n, n_ok, "n_grid"):
         raise ValueError("`n_grid` must be strictly increasing positive sizes.")
-    if not all_true(e, e_ok):
+    if not all_true(e, e_ok, "expected_norms"):
         raise ValueError("`expected_norms` must be finite and > 0 (they are norms averaged over runs).")
     dlog = jnp.diff(jnp.log(e), axis=0)
     shape = (-1,) + (1,) * (e.ndim - 1)
@@ -73,10 +73,10 @@ def _sizes(n_grid, n_max):
     if g.ndim != 1 or g.size == 0:
         raise ValueError(f"`n_grid` must be a non-empty 1-D array of sizes; got shape {g.shape}.")
     if not jnp.issubdtype(g.dtype, jnp.integer):
-        if not all_true(g, lambda a: (a == jnp.round(a)).all()):
+        if not all_true(g, lambda a: (a == jnp.round(a)).all(), "n_grid"):
             raise ValueError(f"`n_grid` must hold whole numbers (training-set sizes); got {n_grid!r}.")
         g = g.astype(int)
-    if not all_true(g, lambda a: ((a >= 1) & (a <= n_max)).all()):
+    if not all_true(g, lambda a: ((a >= 1) & (a <= n_max)).all(), "n_grid"):
         raise ValueError(f"`n_grid` entries must lie in [1, {n_max}] (the kernel's size).")
     return g
 

@@ -30,7 +30,7 @@ def transfer_risk(z_t, z_s):
         raise ValueError(f"`z_t` {z_t.shape} and `z_s` {z_s.shape} must have the same shape.")
     check_nonempty(z_t, "z_t")
     for name, v in (("z_t", z_t), ("z_s", z_s)):
-        if not all_true(v, lambda a: not jnp.isnan(a).any()):
+        if not all_true(v, lambda a: ~jnp.isnan(a).any(), name):
             raise ValueError(f"`{name}` holds NaN; a transfer risk of NaN logits is undefined.")
     dt = jnp.result_type(z_t, z_s)
     risk = jnp.mean((z_t * z_s < 0).astype(dt), axis=0)
@@ -68,7 +68,7 @@ def angle_distribution(cosines, betas):
     c = as_float_array(cosines, "cosines")
     check_nonempty(c, "cosines")
     unit = lambda v: (v >= 0) & (v <= 1 + 1e-12)  # noqa: E731  (False for NaN)
-    if not all_true(c, lambda v: unit(v).all()):
+    if not all_true(c, lambda v: unit(v).all(), "cosines"):
         raise ValueError("`cosines` must be |cos| values in [0, 1] (feature_cosines), without NaN.")
     angles = jnp.arccos(jnp.clip(c, 0, 1))
     b = jnp.asarray(betas, c.dtype)
@@ -105,7 +105,7 @@ def alpha_n_exact(theta_ref, z_eff_ref, z0_ref, train_idx, *, jitter: float = 0.
         raise ValueError(f"`train_idx` must be a non-empty 1-D array of integer row indices of theta_ref; got "
                          f"{idx.dtype} of shape {idx.shape}.")
     in_range = ((idx >= 0) & (idx < N)).all()
-    if not all_true(idx, lambda a: ((a >= 0) & (a < N)).all()):
+    if not all_true(idx, lambda a: ((a >= 0) & (a < N)).all(), "train_idx"):
         raise ValueError(f"`train_idx` entries must lie in [0, {N}) (rows of theta_ref); got min {int(idx.min())}, "
                          f"max {int(idx.max())}.")
     eye = jnp.eye(N, dtype=k.dtype)
@@ -152,7 +152,7 @@ def risk_bound(alpha_n, feature_cosines):
     """
     a = as_float_array(alpha_n, "alpha_n")
     acute = lambda v: (v >= 0) & (v <= jnp.pi / 2 + 1e-12)  # noqa: E731  (False for NaN)
-    if not all_true(a, lambda v: acute(v).all()):
+    if not all_true(a, lambda v: acute(v).all(), "alpha_n"):
         raise ValueError(f"`alpha_n` must be an acute angle in [0, π/2] radians, not NaN; got {alpha_n!r}. "
                          "A NaN ᾱ_n comes from a NaN or non-positive `norm` in alpha_n.")
     p = _p_fn(feature_cosines)(jnp.pi / 2 - a)

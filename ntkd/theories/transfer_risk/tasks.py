@@ -61,7 +61,7 @@ def flip_signs(key, z, p_flip: float):
     """Multiply each entry of ``z`` by an independent sign s with P(s = -1) = p_flip (Fig. 3 right)."""
     p = as_float_array(p_flip, "p_flip")
     valid = (p >= 0) & (p <= 1)
-    if not all_true(p, lambda a: ((a >= 0) & (a <= 1)).all()):
+    if not all_true(p, lambda a: ((a >= 0) & (a <= 1)).all(), "p_flip"):
         raise ValueError(f"`p_flip` must lie in [0, 1]; got {p_flip!r}.")
     z = jnp.asarray(z)
     flipped = jnp.where(jax.random.bernoulli(key, jnp.where(valid, p, 0.5), jnp.shape(z)), -z, z)
