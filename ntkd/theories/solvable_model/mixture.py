@@ -111,9 +111,9 @@ def gmm_sample(key, n_features: int, n_samples: int, *, p_plus, delta, v=None, d
     """
     n_features = check_int(n_features, "n_features", minimum=1)
     n_samples = check_int(n_samples, "n_samples", minimum=1)
-    p_plus = float(_check_unit_open(p_plus, "p_plus", "the paper's cluster fraction ρ = P(y = 1)"))
-    delta = float(_check_pos(delta, "delta", "noise variance Δ"))
     dt = jnp.dtype(dtype) if dtype is not None else jnp.result_type(float)
+    p_plus = _check_unit_open(p_plus, "p_plus", "the paper's cluster fraction ρ = P(y = 1)").astype(dt)
+    delta = _check_pos(delta, "delta", "noise variance Δ").astype(dt)  # traced values are fine
     kv, ky, kz = jax.random.split(key, 3)
     if v is None:
         v = jax.random.normal(kv, (n_features,), dt)
@@ -123,5 +123,5 @@ def gmm_sample(key, n_features: int, n_samples: int, *, p_plus, delta, v=None, d
             raise ValueError(f"`v` must have shape ({n_features},) (the task's cluster direction); got {v.shape}.")
     y = jax.random.bernoulli(ky, p_plus, (n_samples,)).astype(dt)
     z = jax.random.normal(kz, (n_samples, n_features), dt)
-    x = (2 * y - 1)[:, None] * v[None, :] / jnp.sqrt(jnp.asarray(n_features, dt)) + jnp.sqrt(jnp.asarray(delta, dt)) * z
+    x = (2 * y - 1)[:, None] * v[None, :] / jnp.sqrt(jnp.asarray(n_features, dt)) + jnp.sqrt(delta) * z
     return v, x, y

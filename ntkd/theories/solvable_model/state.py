@@ -162,8 +162,10 @@ def _finish(state, converged, what, k, res, tol):
     if is_concrete(converged) and not bool(jnp.all(converged)):
         raise NotConvergedError(
             f"the {what} fixed point did not converge: residual {float(jnp.max(res)):.3g} > tol {tol:.1e} "
-            f"after {int(jnp.max(k))} sweeps. Raise `max_iter`, start from a converged neighbour (`init=`, "
-            "as learning_curve does), or use continuation from a larger regularization (`continuation=`).")
+            f"after {int(jnp.max(k))} sweeps, or converged to an unphysical point (student q <= 0 or S² > q q̃, "
+            "seen for pure KD from a quasi-separating teacher, e.g. λ̃ = 1e-2 at α <= 3). Raise `max_iter`, start "
+            "from a converged neighbour (`init=`, as learning_curve does), or use continuation from a larger "
+            "regularization (`continuation=`).")
     keep = ("iterations", "residual", "alpha", "p_plus", "delta", "label_smoothing")
     return state._replace(**{f: jnp.where(converged, getattr(state, f), jnp.nan)
                              for f in state._fields if f not in keep})
@@ -370,7 +372,8 @@ def _student_solve(t, eta, lam, rho, T, eps, x0, *, n, tol, max_iter):
     mse = 0.5 * E((h - ht) ** 2)
     state = StudentState(m, q, dq, S, dS, b, *[x[i] for i in range(5)],
                          gen_error_core(m, q, b, t.p_plus, t.delta), loss, mse_s, mse, k, res)
-    return state, (res <= tol) & jnp.all(jnp.isfinite(x))
+    physical = (q > 0) & (q * t.q >= S * S)  # Cauchy-Schwarz; the clipped map has spurious roots outside
+    return state, (res <= tol) & jnp.all(jnp.isfinite(x)) & physical
 
 
 _student_solve_jit = jax.jit(_student_solve, static_argnames=("n",))
