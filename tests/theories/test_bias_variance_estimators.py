@@ -68,9 +68,9 @@ def test_teacher_transforms_match_numpy():
     x = RNG.normal(size=(6, 3))
     a = bv.logit_noise(P, x, 0.5, jax.random.PRNGKey(1))
     np.testing.assert_array_equal(a, bv.logit_noise(P, x, 0.5, jax.random.PRNGKey(1)))
-    xi = jax.vmap(lambda k: bv.noise_function(k, 3, 4, dtype=jnp.float64)(x))(jax.random.split(jax.random.PRNGKey(2), 400))
-    assert abs(float(xi.mean())) < 4 * 1 / np.sqrt(400 * 24) * 3  # correlated within a key: loose
-    assert 0.85 < float(xi.var()) < 1.15
+    xi = jax.vmap(lambda k: bv.noise_function(k, 3, 4, dtype=jnp.float64)(x))(jax.random.split(jax.random.PRNGKey(2), 200))
+    assert abs(float(xi.mean())) < 0.1  # loose: values are correlated within a key
+    assert 0.8 < float(xi.var()) < 1.2
     np.testing.assert_allclose(bv.logit_noise(P, x, 0.0, jax.random.PRNGKey(1)), P, rtol=1e-12)
 
 
@@ -149,26 +149,28 @@ def test_traced_invalid_values_give_nan():
 
 def test_jit_vmap_grad():
     ell = bv.loss_vector(Z)
-    f = lambda e, w: bv.mixed_risk(e, Y, P, w)
-    assert float(jax.jit(f)(ell, 0.4)) == pytest.approx(float(f(ell, 0.4)), rel=1e-13)
+
+    def f(z, w, tau):  # mixed risk of logits z against a tempered teacher
+        return bv.mixed_risk(bv.loss_vector(z), Y, bv.tempered(P, tau), w)
+
+    jf = jax.jit(f)
+    assert float(jf(Z, 0.4, 2.0)) == pytest.approx(float(f(Z, 0.4, 2.0)), rel=1e-13)
     ws = np.linspace(0, 1, 5)
-    np.testing.assert_allclose(jax.vmap(f, (None, 0))(ell, ws), [f(ell, w) for w in ws], rtol=1e-13)
+    np.testing.assert_allclose(jax.vmap(jf, (None, 0, None))(Z, ws, 2.0), [jf(Z, w, 2.0) for w in ws], rtol=1e-13)
     zs = np.stack([Z, 2 * Z])
     np.testing.assert_allclose(jax.vmap(lambda z: bv.distilled_risk(bv.loss_vector(z), P))(zs),
                                [bv.distilled_risk(bv.loss_vector(z), P) for z in zs], rtol=1e-13)
-    # grad in the logits vs central differences; d/dω = R̃ - R̂
-    g = jax.grad(lambda z: bv.mixed_risk(bv.loss_vector(z), Y, P, 0.4))(Z)
+    # grads in the logits, ω and τ vs float64 central differences; d/dω = R̃ - R̂
+    gz, gw, gt = jax.jit(jax.grad(f, (0, 1, 2)))(Z, 0.4, 2.0)
     E = np.zeros_like(Z)
     E[2, 1] = 1e-6
-    fd = (bv.mixed_risk(bv.loss_vector(Z + E), Y, P, 0.4) - bv.mixed_risk(bv.loss_vector(Z - E), Y, P, 0.4)) / 2e-6
-    np.testing.assert_allclose(g[2, 1], fd, rtol=1e-7)
-    np.testing.assert_allclose(jax.grad(f, 1)(ell, 0.4), bv.distilled_risk(ell, P) - bv.empirical_risk(ell, Y),
+    h = 1e-6
+    np.testing.assert_allclose(gz[2, 1], (jf(Z + E, 0.4, 2.0) - jf(Z - E, 0.4, 2.0)) / (2 * h), rtol=1e-7)
+    np.testing.assert_allclose(gw, bv.distilled_risk(ell, bv.tempered(P, 2.0)) - bv.empirical_risk(ell, Y),
                                rtol=1e-12)
-    gt = jax.grad(lambda t: bv.distilled_risk(ell, bv.tempered(P, t)))(2.0)
-    fdt = (bv.distilled_risk(ell, bv.tempered(P, 2 + 1e-6)) - bv.distilled_risk(ell, bv.tempered(P, 2 - 1e-6))) / 2e-6
-    np.testing.assert_allclose(gt, fdt, rtol=1e-6)
-    gb = jax.grad(lambda v: bv.empirical_bernstein_bound(v, 0.1))(P[:, 0])
+    np.testing.assert_allclose(gt, (jf(Z, 0.4, 2 + h) - jf(Z, 0.4, 2 - h)) / (2 * h), rtol=1e-6)
+    eb = jax.jit(lambda v: bv.empirical_bernstein_bound(v, 0.1))
     e = np.zeros(6)
-    e[3] = 1e-6
-    fdb = (bv.empirical_bernstein_bound(P[:, 0] + e, 0.1) - bv.empirical_bernstein_bound(P[:, 0] - e, 0.1)) / 2e-6
-    np.testing.assert_allclose(gb[3], fdb, rtol=1e-6)
+    e[3] = h
+    np.testing.assert_allclose(jax.jit(jax.grad(eb))(P[:, 0])[3], (eb(P[:, 0] + e) - eb(P[:, 0] - e)) / (2 * h),
+                               rtol=1e-6)

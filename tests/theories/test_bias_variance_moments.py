@@ -25,8 +25,12 @@ def loss_fn(x):
 TEACHER = bv.teacher_zoo(lambda x: bv.bayes_probs(FTASK, x), "tempered", 2.0)
 
 
+ELL = SUPPORT @ WF - np.log(np.exp(SUPPORT @ WF).sum(1, keepdims=True))
+ELL = -ELL  # NumPy softmax-CE loss matrix of the fixed predictor
+
+
 def numpy_moments(n, omega):
-    ell = np.asarray(loss_fn(SUPPORT))
+    ell = ELL
     pt = softmax(np.log(PSTAR) / 2.0, axis=1)
     w = WEIGHTS
     c, t = (PSTAR * ell).sum(1), (pt * ell).sum(1)
