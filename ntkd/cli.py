@@ -1,5 +1,5 @@
-"""The ``ntkd`` command line: ``sweep``, ``reproduce``, ``plot``, ``export``, ``finite-width``, ``bench`` and
-``demo`` (layer L5: every command imports its layer only when it runs)."""
+"""The ``ntkd`` command line: ``sweep``, ``reproduce``, ``merge``, ``plot``, ``export``, ``finite-width``,
+``bench`` and ``demo`` (layer L5: every command imports its layer only when it runs)."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +11,10 @@ EXAMPLES = """examples:
   ntkd reproduce ji-zhu-fig2 --out results/fig2         one figure at full size (resumable)
   ntkd sweep my_sweep.toml --out results/my_sweep        a ρ × T × t × n × seed grid from a TOML config
   ntkd plot results/fig2                                 redraw figures and summary.md from stored results
+  ntkd sweep my_sweep.toml --out s/$I --shard $I/4       one of 4 array jobs (I = 0..3), then:
+  ntkd merge results/my_sweep s/0 s/1 s/2 s/3            join the shards' stores (refuses mixed configs)
+  ntkd sweep my_sweep.toml --out s --distributed         one process per host (jax.distributed from the
+                                                         launcher's environment): writes s/shard-I-of-N
   ntkd export results/my_sweep --csv out.csv             the results store as CSV
   ntkd demo --out results/demo                           kernel + predictor demo
   ntkd bench --quick --out results/bench                 kernel throughput vs neural-tangents (if .nt-env exists)
@@ -35,11 +39,19 @@ def main(argv=None) -> int:
     sw.add_argument("config", type=Path, help="TOML sweep configuration")
     sw.add_argument("--out", type=Path, required=True, help="output folder (rerun with it to resume)")
     sw.add_argument("--quiet", action="store_true", help="no progress lines")
+    _scale_args(sw)
     rp = sub.add_parser("reproduce", help="reproduce a paper's figures (today: Ji & Zhu 2020)")
     rp.add_argument("name", help="ji-zhu (all) or ji-zhu-fig1, -fig2, -fig3, -fig4, -fig5, -figS6, -figS7")
     rp.add_argument("--quick", action="store_true", help="small sizes: all figures in minutes on 2 CPU cores")
     rp.add_argument("--out", type=Path, default=None, help="output folder (default results/NAME[-quick])")
     rp.add_argument("--quiet", action="store_true", help="no progress lines")
+    _scale_args(rp)
+    mg = sub.add_parser("merge", help="join the stores of a sharded sweep or reproduction into one folder",
+                        description="Merge every results.sqlite under the SHARD folders (at the same relative "
+                                    "paths) into OUT, deduplicating whole blocks; refuses stores of another "
+                                    "configuration or schema. Then `ntkd plot` the merged folder(s).")
+    mg.add_argument("out", type=Path, help="merged output folder")
+    mg.add_argument("shards", type=Path, nargs="+", help="the shards' --out folders")
     fw = sub.add_parser("finite-width", help="finite-width networks vs the kernel limit, from a TOML config",
                         description="Train NTK-parameterized MLPs (and their linearizations) with optax on the KD "
                                     "loss and compare with the kernel limit: comparison = ntk_convergence, "
@@ -95,6 +107,69 @@ def main(argv=None) -> int:
         return 2
 
 
+def _scale_args(p) -> None:
+    p.add_argument("--shard", metavar="I/N", default=None,
+                   help="compute only shard I of N (whole units, a deterministic partition) into --out; "
+                        "join the N folders with `ntkd merge`")
+    p.add_argument("--distributed", action="store_true",
+                   help="one process of a jax.distributed job (initialized from the environment SLURM or a "
+                        "launcher sets, or --coordinator/--num-processes/--process-id): shard = process "
+                        "index / count, written to OUT/shard-I-of-N")
+    p.add_argument("--coordinator", default=None, help="host:port of process 0 (implies --distributed)")
+    p.add_argument("--num-processes", type=int, default=None, help="processes of the job")
+    p.add_argument("--process-id", type=int, default=None, help="this process's index")
+
+
+def _shard_and_out(args, out: Path):
+    """The shard ``(i, N)`` of this run and its output folder: --shard, or the jax.distributed process."""
+    from .experiments.engine import parse_shard
+
+    shard = parse_shard(args.shard)
+    if args.distributed or args.coordinator or args.num_processes is not None or args.process_id is not None:
+        if shard is not None:
+            raise ValueError("give --shard or --distributed, not both")
+        import jax
+
+        jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
+                                   process_id=args.process_id)
+        shard = (jax.process_index(), jax.process_count())
+        out = out / f"shard-{shard[0]}-of-{shard[1]}"
+    return shard, out
+
+
+def _merge(out: Path, shards) -> list:
+    """``ntkd merge``: every results.sqlite under each shard folder, joined at its relative path under
+    ``out``; the folders' JSON files (config.json, figure.json) are copied when missing. Returns the
+    merged store paths."""
+    import shutil
+
+    from .experiments.store import ResultsStore, merge_stores
+
+    groups = {}
+    for d in shards:
+        if not d.is_dir():
+            raise FileNotFoundError(f"no shard folder {d}")
+        found = sorted(d.rglob("results.sqlite"))
+        if not found:
+            raise ValueError(f"{d} holds no results.sqlite")
+        for f in found:
+            groups.setdefault(f.relative_to(d), []).append(f)
+    merged = []
+    for rel, files in sorted(groups.items()):
+        target = out / rel
+        stats = merge_stores(target, files)
+        for f in files:
+            for js in f.parent.glob("*.json"):
+                if not (target.parent / js.name).exists():
+                    shutil.copyfile(js, target.parent / js.name)
+        with ResultsStore(target, read_only=True) as st:
+            st.to_csv(target.parent / "results.csv")
+            print(f"{target}: +{stats['blocks']} blocks ({stats['rows']} rows), {stats['skipped']} duplicate "
+                  f"blocks skipped; {st.count()} rows")
+        merged.append(target)
+    return merged
+
+
 def _use_compile_cache(directory) -> None:
     """Point JAX's persistent compilation cache at ``directory`` (or $NTKD_COMPILE_CACHE, else
     ~/.cache/ntkd/jax), caching every program; a cache the process already configured is kept."""
@@ -120,10 +195,14 @@ def _dispatch(args, parser) -> int:
         from .experiments.store import ResultsStore
 
         cfg = load_config(args.config)  # validated before any computation
-        path = run_sweep(cfg, args.out, progress=None if args.quiet else sys.stderr)
+        shard, args.out = _shard_and_out(args, args.out)
+        path = run_sweep(cfg, args.out, progress=None if args.quiet else sys.stderr, shard=shard)
         with ResultsStore(path, read_only=True) as st:
             st.to_csv(args.out / "results.csv")
             print(f"{st.count()} rows in {path} (and results.csv)")
+        if shard is not None:
+            print(f"shard {shard[0]}/{shard[1]} done; join the shards with `ntkd merge OUT SHARD_DIRS...`")
+            return 0
         from .experiments.reproduce import plot
 
         try:
@@ -135,6 +214,9 @@ def _dispatch(args, parser) -> int:
         from .experiments.reproduce import reproduce
 
         out = args.out or Path("results") / (args.name + ("-quick" if args.quick else ""))
+        shard, out = _shard_and_out(args, out)
+        if shard is not None:
+            return _reproduce_shard(args, out, shard)
         summaries = reproduce(args.name, out, quick=args.quick, progress=None if args.quiet else sys.stderr)
         for k in summaries:
             print((out / k / "summary.md").read_text() if (out / k / "summary.md").exists() else k)
@@ -146,6 +228,10 @@ def _dispatch(args, parser) -> int:
         run_finite(cfg, args.out, progress=None if args.quiet else sys.stderr)
         print((args.out / "summary.md").read_text())
         print(f"results under {args.out}")
+    elif args.command == "merge":
+        merged = _merge(args.out, args.shards)
+        print(f"merged {len(merged)} store(s) into {args.out}; draw them with `ntkd plot` on the figure or "
+              "sweep folder")
     elif args.command == "plot":
         from .experiments.reproduce import plot
 
@@ -188,6 +274,35 @@ def _dispatch(args, parser) -> int:
         for w, g in r["empirical_ntk_relative_gap_by_width"].items():
             print(f"  width {w:>5}: |E[empirical NTK] - analytic| / |analytic| = {g:.4f}")
         print(f"wrote {args.out / 'demo.json'} and {args.out / 'demo.png'}")
+    return 0
+
+
+def _reproduce_shard(args, out: Path, shard) -> int:
+    """``ntkd reproduce NAME --shard I/N``: this shard's part of the sweep figures of NAME into
+    ``out/<figure>/<part>`` (the folders ``reproduce`` writes), without plotting; ``ntkd merge`` joins the
+    shards and ``ntkd plot OUT/<figure>`` draws. Figures that are not sweeps are refused."""
+    import json
+
+    if not args.name.startswith("ji-zhu"):
+        raise ValueError(f"--shard runs the sweep figures of ji-zhu; got {args.name!r}")
+    from .experiments.ji_zhu.figures import FIGURES, figure_configs
+    from .experiments.ji_zhu.sweep import SweepConfig, run_sweep
+
+    key = args.name.removeprefix("ji-zhu").lstrip("-")
+    sweeps = [f for f in FIGURES if f not in ("fig1", "figS6", "figS7")]
+    names = sweeps if key == "" else [key]
+    if any(k not in sweeps for k in names):
+        raise ValueError(f"--shard applies to the sweep figures ({', '.join('ji-zhu-' + f for f in sweeps)}); "
+                         f"run {args.name} without it")
+    for k in names:
+        d = out / k
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "figure.json").write_text(json.dumps({"paper": "ji-zhu", "figure": k, "quick": args.quick}))
+        for part, raw in figure_configs(k, args.quick).items():
+            run_sweep(SweepConfig.from_dict(raw), d / part, progress=None if args.quiet else sys.stderr,
+                      shard=shard)
+    print(f"shard {shard[0]}/{shard[1]} of {args.name} done in {out}; join the shards with `ntkd merge`, "
+          "then `ntkd plot MERGED/<figure>`")
     return 0
 
 

@@ -22,7 +22,7 @@ from .._core.progress import Progress
 from .store import ResultsStore, Schema
 
 __all__ = ["Unit", "run_units", "device_mesh", "replicated", "shard_seeds", "chunk_size", "size_buckets",
-           "batch_size"]
+           "batch_size", "shard_units", "parse_shard"]
 
 
 class Unit(NamedTuple):
@@ -102,15 +102,52 @@ def shard_seeds(arrays, mesh, size: int = 0):
     return out
 
 
+def parse_shard(text) -> Optional[tuple]:
+    """``"i/N"`` (0 <= i < N) -> ``(i, N)``; None -> None. A ValueError names ``--shard`` otherwise."""
+    if text is None:
+        return None
+    try:
+        i, n = (int(v) for v in str(text).split("/"))
+    except ValueError:
+        i, n = -1, 0
+    if not 0 <= i < n:
+        raise ValueError(f"`--shard` must be i/N with 0 <= i < N (e.g. 0/4 .. 3/4); got {text!r}")
+    return i, n
+
+
+def shard_units(units: Sequence[Unit], shard: Optional[tuple]) -> list:
+    """The units of shard ``(i, N)``: whole units (each compiles its own program), dealt out by
+    longest-processing-time first (cost = blocks x block_work, ties by position) to the least loaded
+    shard. Deterministic: every process computes the same partition from the same configuration, so
+    the N shards are disjoint and together cover every unit. ``None``: all units."""
+    if shard is None:
+        return list(units)
+    i, n = shard
+    order = sorted(range(len(units)), key=lambda k: (-len(units[k].blocks) * units[k].block_work, k))
+    load = [0.0] * n
+    mine = set()
+    for k in order:
+        s = min(range(n), key=lambda j: (load[j], j))
+        load[s] += len(units[k].blocks) * units[k].block_work
+        if s == i:
+            mine.add(k)
+    return [u for k, u in enumerate(units) if k in mine]
+
+
 def run_units(path, schema: Schema, units: Sequence[Unit], *, config_json: str, config_hash: str, version: str,
               name: str, memory_gib: float = 4.0, fixed_chunk: int = 0, progress=sys.stderr,
-              max_blocks: Optional[int] = None) -> dict:
+              max_blocks: Optional[int] = None, shard: Optional[tuple] = None) -> dict:
     """Run (or resume) ``units`` into the store at ``path`` bound to one configuration; returns the run's
     statistics (blocks computed, seconds, compile seconds and programs compiled).
 
     ``max_blocks`` stops after that many new blocks (for tests); ``progress=None`` is silent.
+    ``shard=(i, N)``: only this shard's units (:func:`shard_units`), for N processes or array jobs that
+    each write their own store; ``ntkd merge`` joins the stores.
     """
     path = Path(path)
+    units = shard_units(units, shard)
+    if shard is not None:
+        name = f"{name} [shard {shard[0]}/{shard[1]}]"
     n_dev = len(jax.local_devices())
     with ResultsStore(path, schema) as store:
         resumed = store.claim(config_json, config_hash, version)

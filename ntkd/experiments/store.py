@@ -15,6 +15,9 @@ store is read back without knowing the study that wrote it. Tables:
   leaves either all of a block or none of it, and a restart skips exactly the finished blocks.
 * ``curves(key, payload)``: per-configuration side results that are not grid points, as JSON.
 
+Shards: :func:`merge_stores` joins the stores of one configuration written by several processes or
+array jobs (``ntkd sweep ... --shard i/N``, ``ntkd merge``).
+
 Export: :meth:`ResultsStore.to_csv`, :meth:`ResultsStore.to_pandas` (pandas only if installed),
 :meth:`ResultsStore.rows` (a list of dicts, no dependency).
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import io
 import json
 import os
 import sqlite3
@@ -29,7 +33,9 @@ import time
 from pathlib import Path
 from typing import NamedTuple, Optional
 
-__all__ = ["ResultsStore", "Schema"]
+from .._core.io import write_text_atomic
+
+__all__ = ["ResultsStore", "Schema", "merge_stores"]
 
 _TYPES = ("TEXT", "INTEGER", "REAL")
 
@@ -102,6 +108,35 @@ def _writer_lock(path: Path):
     return fh
 
 
+def _connect_read_only(path: Path):
+    """A read-only connection. A store in a folder the reader cannot write (where SQLite cannot create the
+    shared-memory file of write-ahead logging) is opened as immutable instead."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        db.execute("SELECT name FROM sqlite_master").fetchall()
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+        return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+
+
+def _check_ntkd_store(db, path: Path) -> None:
+    """Refuse, with a message that says what to do, a file that is not an SQLite database (corrupt or
+    truncated) or a database that is not an ntkd results store (no ``meta`` table)."""
+    try:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "meta" in tables:
+            db.execute("SELECT key, value FROM meta").fetchall()
+    except sqlite3.DatabaseError as e:
+        db.close()
+        raise ValueError(f"{path} is not a readable ntkd results store ({e}); it is corrupt or truncated. Move it "
+                         "aside (the run then starts afresh) or choose another output folder.") from None
+    if tables and "meta" not in tables:
+        db.close()
+        raise ValueError(f"{path} is an SQLite database but not an ntkd results store (tables: "
+                         f"{', '.join(sorted(tables))}); choose another output folder.")
+
+
 class ResultsStore:
     """A study's SQLite store at ``path``. Writers pass the study's :class:`Schema` (the store is created
     if missing; an existing store must hold the same schema) and hold ``path.lock`` while open, so a
@@ -113,16 +148,24 @@ class ResultsStore:
         if read_only:
             if not self.path.exists():
                 raise FileNotFoundError(f"no results store at {self.path}")
-            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            self._db = _connect_read_only(self.path)
+            _check_ntkd_store(self._db, self.path)
             stored = self.get_meta("schema")
             self.schema = Schema.from_json(stored) if stored else LEGACY_SCHEMA
             return
         if schema is None:
             raise ValueError("a writable ResultsStore needs the study's `schema`")
         self.schema = schema.check()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = _writer_lock(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock = _writer_lock(self.path)
+        except PermissionError as e:
+            raise ValueError(f"cannot write the results store {self.path}: {e.strerror.lower()} (a read-only "
+                             "folder?). Choose a writable output folder; reading a finished store (ntkd export) "
+                             "works read-only.") from None
         self._db = sqlite3.connect(self.path)
+        if self.path.stat().st_size:
+            _check_ntkd_store(self._db, self.path)
         self._db.execute("PRAGMA journal_mode=WAL")  # a killed writer leaves the last commit intact
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(schema.ddl())
@@ -213,13 +256,13 @@ class ResultsStore:
         return self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
 
     def to_csv(self, path) -> Path:
-        path = Path(path)
+        """Write every row to ``path`` (atomically: a killed export leaves no half file)."""
         cur = self._db.execute("SELECT * FROM results ORDER BY id")
-        with path.open("w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow([c[0] for c in cur.description])
-            w.writerows(cur)
-        return path
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow([c[0] for c in cur.description])
+        w.writerows(cur)
+        return write_text_atomic(path, buf.getvalue(), newline="")
 
     def to_pandas(self):
         """The results as a pandas DataFrame (pandas is optional: ImportError names it if missing)."""
@@ -235,3 +278,71 @@ def _real(v):
         return None
     v = float(v)
     return None if v != v else v  # NaN is stored as NULL
+
+
+def merge_stores(target, sources) -> dict:
+    """Join the results stores ``sources`` (paths of ``results.sqlite`` files of one configuration, e.g.
+    the shards of a sweep) into the store at ``target`` (created if missing, or an existing store of the
+    same configuration: merging again adds nothing).
+
+    Refuses (ValueError naming the file) stores of another configuration hash or schema than the first
+    source (or than ``target``). Blocks are the unit of deduplication: a block already in ``target``, or
+    in an earlier source, is skipped whole; each copied block brings all its rows and its ``blocks``
+    entry in one transaction per source. Curves are copied by key; the same key with another payload is
+    refused. Rows keep their stored values, configuration JSON, version and time. Returns
+    ``{"blocks": new blocks, "rows": new rows, "skipped": duplicate blocks}``.
+    """
+    sources = [Path(p) for p in sources]
+    if not sources:
+        raise ValueError("merge needs at least one source store")
+    first = None
+    opened = []
+    try:
+        for src in sources:
+            st = ResultsStore(src, read_only=True)
+            opened.append(st)
+            meta = (st.get_meta("config_hash"), st.schema.to_json())
+            if meta[0] is None:
+                raise ValueError(f"{src} holds no configuration (an empty or foreign store)")
+            if first is None:
+                first = (meta, st.get_meta("config"), st.get_meta("version"))
+            elif meta != first[0]:
+                what = "configuration" if meta[0] != first[0][0] else "schema"
+                raise ValueError(f"{src} holds another {what} than {sources[0]} (config hash {meta[0][:12]} vs "
+                                 f"{first[0][0][:12]}); merge only the shards of one run.")
+        (cfg_hash, schema_json), cfg_json, version = first
+        schema = Schema.from_json(schema_json)
+        stats = {"blocks": 0, "rows": 0, "skipped": 0}
+        with ResultsStore(target, schema) as out:
+            if out.get_meta("schema") not in (None, schema_json):
+                raise ValueError(f"{target} holds another schema than the sources")
+            out.claim(cfg_json, cfg_hash, version)  # refuses a target of another configuration
+            done = out.done_blocks()
+            have = out.curves()
+            cols = [c for c in out.columns() if c != "id"]
+            sql = f"INSERT INTO results ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            for src, st in zip(sources, opened):
+                for key, payload in st.curves().items():
+                    if key in have and have[key] != payload:
+                        raise ValueError(f"{src}: curve {key!r} differs from the one already merged")
+                    if key not in have:
+                        out.put_curve(key, payload)
+                        have[key] = payload
+                blocks = st._db.execute("SELECT block, n_rows, done_at FROM blocks ORDER BY block").fetchall()
+                new = [b for b in blocks if b[0] not in done]
+                stats["skipped"] += len(blocks) - len(new)
+                with out._db:  # one transaction per source
+                    for block, n_rows, done_at in new:
+                        rows = st._db.execute(f"SELECT {', '.join(cols)} FROM results WHERE block = ? ORDER BY id",
+                                              (block,)).fetchall()
+                        if len(rows) != n_rows:
+                            raise ValueError(f"{src}: block {block!r} has {len(rows)} rows, its entry says {n_rows}")
+                        out._db.executemany(sql, rows)
+                        out._db.execute("INSERT INTO blocks VALUES (?, ?, ?)", (block, n_rows, done_at))
+                        done.add(block)
+                        stats["rows"] += n_rows
+                stats["blocks"] += len(new)
+        return stats
+    finally:
+        for st in opened:
+            st.close()

@@ -284,7 +284,7 @@ def _student_kernel(st, depth):
 
 
 def run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Optional[int] = None,
-              buckets: bool = True) -> Path:
+              buckets: bool = True, shard: Optional[tuple] = None) -> Path:
     """Run (or resume) a sweep; results go to ``out/results.sqlite`` (:class:`ntkd.experiments.store.ResultsStore`).
 
     Blocks are (variant, depth, n, seed) units; seeds of one (variant, depth, n) are computed together,
@@ -299,6 +299,11 @@ def run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opti
     :func:`ntkd.theories.transfer_risk.grid.grid_core`), and every chunk of a unit to one batch size, so
     the sweep compiles one program per bucket rather than one per n; rows equal the unpadded ones to
     rounding. ``buckets=False``: one program per n, as before.
+
+    ``shard=(i, N)``: compute only shard i of N (whole (variant, depth, n) units, a deterministic
+    partition: :func:`ntkd.experiments.engine.shard_units`) into this ``out``; run the N shards anywhere
+    (array jobs, one process per host) and join their folders with ``ntkd merge``. The merged rows
+    equal a one-process run's.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -404,6 +409,6 @@ def run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opti
     units = [unit(vl, task, L, n) for vl, task in config.variants() for L in config.depths() for n in g["n"]]
     run_units(path, SCHEMA, units, config_json=config.to_json(), config_hash=config.hash(),
               version=_version.VERSION, name=f"ntkd sweep '{config.name}'", memory_gib=ev["memory_gib"],
-              fixed_chunk=ev["seed_chunk"], progress=progress, max_blocks=max_blocks)
+              fixed_chunk=ev["seed_chunk"], progress=progress, max_blocks=max_blocks, shard=shard)
     return path
 
