@@ -95,7 +95,7 @@ def test_two_jax_distributed_processes_merge_to_the_one_process_rows(tmp_path, s
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i in range(2)]
     for p in procs:
-        out, err = p.communicate(timeout=600)
+        _, err = p.communicate(timeout=600)
         assert p.returncode == 0, err
     shards = [tmp_path / "job" / f"shard-{i}-of-2" for i in range(2)]
     b0, b1 = (_blocks(d / "results.sqlite") for d in shards)
