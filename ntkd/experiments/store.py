@@ -118,6 +118,8 @@ def _connect_read_only(path: Path):
     except sqlite3.OperationalError:
         db.close()
         return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+    except sqlite3.DatabaseError:  # not a database: _check_ntkd_store says so
+        return db
 
 
 def _check_ntkd_store(db, path: Path) -> None:

@@ -89,3 +89,71 @@ def test_a_second_writer_is_refused_before_computing(tmp_path):
         with ResultsStore(path, read_only=True) as reader:
             assert reader.count() == 0
     assert run_units(path, SCHEMA, _units(calls), **kw)["blocks"] == 10
+
+
+def _finished_store(tmp_path):
+    path = tmp_path / "results.sqlite"
+    run_units(path, SCHEMA, _units([]), config_json="{}", config_hash="h1", version="test", name="toy",
+              progress=None)
+    return path
+
+
+@pytest.mark.parametrize("content, what", [
+    (b"not a database at all, just text" * 40, "corrupt or truncated"),
+    ("truncate", "corrupt or truncated"),
+    ("foreign", "not an ntkd results store"),
+])
+def test_a_corrupt_truncated_or_foreign_store_is_refused_with_what_to_do(tmp_path, content, what):
+    path = _finished_store(tmp_path)
+    if content == "truncate":
+        data = path.read_bytes()
+        path.write_bytes(data[:100] + b"\0" * 50 + data[150:len(data) // 2])
+    elif content == "foreign":
+        path.unlink()
+        db = sqlite3.connect(path)
+        with db:
+            db.execute("CREATE TABLE photos (id INTEGER, name TEXT)")
+        db.close()
+    else:
+        path.write_bytes(content)
+    for open_store in (lambda: ResultsStore(path, read_only=True), lambda: ResultsStore(path, SCHEMA)):
+        with pytest.raises(ValueError, match=what) as e:
+            open_store()
+        assert str(path) in str(e.value)
+    if content == "foreign":  # the foreign database was left as it was
+        db = sqlite3.connect(path)
+        assert {r[0] for r in db.execute("SELECT name FROM sqlite_master")} == {"photos"}
+        db.close()
+
+
+def test_an_unwritable_folder_is_named_and_a_finished_store_still_exports(tmp_path, monkeypatch):
+    import ntkd.experiments.store as store_mod
+
+    path = _finished_store(tmp_path)
+
+    def denied(*a, **k):  # the lock file cannot be created: a read-only folder (tests may run as root)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(store_mod, "open", denied, raising=False)
+    with pytest.raises(ValueError, match="read-only folder.*ntkd export"):
+        ResultsStore(path, SCHEMA)
+    monkeypatch.undo()
+    real_connect = sqlite3.connect
+    uris = []
+
+    class NoSharedMemory:  # what mode=ro gives where SQLite cannot create the WAL's shared-memory file
+        def execute(self, *a, **k):
+            raise sqlite3.OperationalError("unable to open database file")
+
+        def close(self):
+            pass
+
+    def ro_folder(database, *a, **k):
+        uris.append(str(database))
+        return real_connect(database, *a, **k) if "immutable=1" in str(database) else NoSharedMemory()
+
+    monkeypatch.setattr(store_mod.sqlite3, "connect", ro_folder)
+    with ResultsStore(path, read_only=True) as st:
+        out = st.to_csv(tmp_path / "rows.csv")
+    assert len(uris) == 2 and "immutable=1" in uris[1]
+    assert len(out.read_text().strip().splitlines()) == 1 + 20
