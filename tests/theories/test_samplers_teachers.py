@@ -122,7 +122,7 @@ def test_softmax_regression_matches_sklearn_and_implicit_gradient():
 
     phi = S.affine_features(jnp.asarray(XTR))
     l2 = 0.01
-    w = S.softmax_regression(phi, jnp.asarray(YTR), l2=l2, iters=2000)
+    w = S.softmax_regression(phi, jnp.asarray(YTR), l2=l2, iters=300)
     grad_norm = np.abs(np.asarray(jax.grad(S.softmax_objective)(w, phi, jax.nn.one_hot(YTR, 3), l2))).max()
     assert grad_norm < 1e-9
     # sklearn: C = 1/(n l2), its intercept unpenalised -> compare with the penalty on the weights only
@@ -131,7 +131,7 @@ def test_softmax_regression_matches_sklearn_and_implicit_gradient():
     # implicit derivative in the soft targets and in l2 vs central differences of the converged solve
     q0 = jnp.asarray(np.eye(3)[YTR] * 0.8 + 0.2 / 3)
     probe = jnp.asarray(RNG.normal(size=(3, 3)))
-    f = lambda q, lam: jnp.sum(probe * S.softmax_regression(phi, q, l2=lam, iters=3000))
+    f = lambda q, lam: jnp.sum(probe * S.softmax_regression(phi, q, l2=lam, iters=300))
     gq, gl = jax.grad(f, argnums=(0, 1))(q0, l2)
     dq = jnp.asarray(RNG.normal(size=q0.shape))
     h = 1e-5
