@@ -228,7 +228,9 @@ def _plot_synthetic(d: Path, rows) -> dict:
     for ax, t in zip(axes[0], teachers):
         for v in variants:
             m = np.array([_ms(T[(t, v, n)]) for n in ns])
-            ax.errorbar(ns, m[:, 0], yerr=2 * m[:, 1], marker="o", capsize=3, label=LABELS[v])
+            lo = np.minimum(2 * m[:, 1], 0.5 * m[:, 0])  # ±2 s.e., the lower bar kept above 0 on the log axis
+            ax.errorbar(ns, m[:, 0], yerr=[lo, 2 * m[:, 1]], marker="o", capsize=3, label=LABELS[v],
+                        ls="--" if v in ("cf", "cf_bf") else "-")
         ax.set(xscale="log", yscale="log", xlabel="n (training samples)", ylabel=r"$\|\hat q - p_0\|_2^2$ (test)",
                title=f"{t} teacher")
         ax.legend(fontsize=7)
