@@ -7,6 +7,8 @@ run, so every product of arrays in ntkd goes through :func:`mm` or :func:`einsum
 ``Precision.HIGHEST`` (true float32; float64 is unaffected). tests/test_precision.py checks the source
 and the traced programs for products without it.
 """
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -21,3 +23,14 @@ def mm(a, b):
 def einsum(spec, *operands):
     """``jnp.einsum(spec, *operands)`` at ``Precision.HIGHEST``."""
     return jnp.einsum(spec, *operands, precision=HIGHEST)
+
+
+def with_float64(fn):
+    """``fn`` run with float64 enabled in a scope (``jax.enable_x64``), leaving the process's setting as
+    it was: for studies whose kernel systems need float64, without flipping global configuration."""
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        with jax.enable_x64(True):
+            return fn(*args, **kwargs)
+
+    return wrapped

@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 
 from .._core.io import write_text_atomic
+from .._core.linalg import with_float64
 
 __all__ = ["run_demo"]
 
+@with_float64  # the demo solves d = 2 NTK systems, which are ill-conditioned
 def run_demo(out: Path, quick: bool) -> dict:
     import jax
     import jax.numpy as jnp
@@ -22,7 +24,6 @@ def run_demo(out: Path, quick: bool) -> dict:
     from ntkd.finite import NTKMLP
     from ntkd.theories.transfer_risk.tasks import sample_inputs
 
-    jax.config.update("jax_enable_x64", True)  # the demo solves d = 2 NTK systems, which are ill-conditioned
     out.mkdir(parents=True, exist_ok=True)
     n_train, n_test = (128, 512) if quick else (512, 2048)
     x_train, x_test = (np.asarray(sample_inputs(jax.random.PRNGKey(i), n, dtype=jnp.float64))  # Ji & Zhu's law

@@ -367,3 +367,21 @@ def test_network_teacher_task_is_the_trained_finite_teacher(tmp_path):
     assert count == cfg.n_rows() == 2 * 2 * 2
     assert all(np.isfinite(v[0]) for v in rows.values())
     assert "teacher_width" not in S.SweepConfig.from_dict(SMALL).to_json()
+
+
+def test_fig1_checks_hold_on_the_solver_and_fail_on_counter_examples(tmp_path):
+    import copy
+
+    from ntkd.experiments.ji_zhu.figures import _fig1, fig1_checks
+
+    data = _fig1(tmp_path)
+    assert all(c["holds"] for c in data["checks"]), data["checks"]
+    g = data["paper_gd"][0.2]
+    assert abs(g["z_t=13"] - 13) < 0.3 and abs(g["z_t=15"] - 15) < 0.3  # rejoins z_eff = z_t as in the paper
+    bad = copy.deepcopy(data)
+    bad["left"][0.46564]["threshold"] += 0.01  # a threshold off by 1e-2
+    bad["right"][5.0]["threshold"] = 4.0  # T = 5 no longer widens the split
+    bad["min |z_eff| - |z_t|"]["T=0.2"] = -1e-3
+    bad["paper_gd"][0.2]["z_t=13"] = 11.46  # the GD started at 0: flat beyond 11.46
+    failed = {c for c, ok, _ in fig1_checks(bad) if not ok}
+    assert len(failed) == 5, failed

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..._core.io import write_text_atomic
+from ..._core.linalg import with_float64
 from ..._core.progress import compile_stats
 from ..._core.stats import loglog_slope
 from ...kernels import mlp_kernel_fn
@@ -162,56 +163,104 @@ def _inefficiency(ns, norms):
     return np.asarray(n_mid), np.asarray(I)
 
 
-def _fig1(d: Path) -> dict:
-    import jax
+#: the paper's Fig. 1 values (brief E1, E2): thresholds t and z_eff(-15, y_g = 1), left (T = 5) and right (ρ = 0.05)
+FIG1_PAPER = {"left": {0.89524: (1.750, -0.851), 0.46564: (3.500, 2.221), 0.09780: (5.250, 4.243),
+                       0.014851: (7.000, 6.12)},
+              "right": {0.2: (1.887, 1.037), 0.5: (2.897, 2.155), 1.0: (3.664, 2.944), 2.0: (4.529, 3.757),
+                        5.0: (5.882, 4.931)}}
 
-    jax.config.update("jax_enable_x64", True)
+
+def fig1_checks(data) -> list:
+    """The Fig. 1 claims as tests on the computed curves: ``[(claim, ok, detail)]``. Thresholds are the
+    paper's legend numbers (to 1e-3; z_eff(-15) to 5e-3, the paper gives ≈6.12 for the last); the
+    orderings and |z_eff| > |z_t| are claims of §2.5 tested on every grid point; the paper-GD curves
+    (T < 1) must plateau at 11.46 ± 0.3 for z_t = 5 and rejoin z_eff = z_t at |z_t| = 13 and 15."""
+    out = []
+    for side, key in (("left", "ρ"), ("right", "T")):
+        dev = max(max(abs(data[side][k]["threshold"] - t), abs(data[side][k]["z_eff(-15, y=1)"] - z) / 5)
+                  for k, (t, z) in FIG1_PAPER[side].items())
+        out.append((f"thresholds t and z_eff(-15) equal the paper's ({side}, by {key}; max |Δt|, |Δz|/5)",
+                    dev <= 1e-3 + 1e-12, f"{dev:.1e}"))
+    left = sorted((k, v["threshold"]) for k, v in data["left"].items() if k < 1)
+    out.append(("the split at z_t = 0 widens as the hard ratio 1 - ρ grows (T = 5)",
+                all(a[1] > b[1] for a, b in zip(left, left[1:])), ", ".join(f"{t:.3f}" for _, t in left)))
+    hot = sorted((k, v["threshold"]) for k, v in data["right"].items() if k >= 1)
+    out.append(("for T ≥ 1 a higher T widens the split (ρ = 0.05)",
+                all(a[1] < b[1] for a, b in zip(hot, hot[1:])), ", ".join(f"{t:.3f}" for _, t in hot)))
+    gap = min(data["min |z_eff| - |z_t|"].values())
+    out.append(("a correct teacher's student logit is larger: |z_eff| > |z_t| for ρ < 1 (min over the grid)",
+                gap > 0, f"{gap:.3g}"))
+    for T, g in data["paper_gd"].items():
+        ok = abs(g["z_t=5"] - 11.46) < 0.3 and abs(g["z_t=13"] - 13) < 0.3 and abs(g["z_t=15"] - 15) < 0.3
+        out.append((f"paper GD (T = {T}): plateau at 11.46 ± 0.3 for z_t = 5 (exact: 26.3), rejoins z_t (± 0.3) "
+                    "at 13 and 15", ok,
+                    f"{g['z_t=5']:.3f}, {g['z_t=13']:.3f}, {g['z_t=15']:.3f}"))
+    return out
+
+
+@with_float64
+def _fig1(d: Path) -> dict:
     import jax.numpy as jnp
 
     zt = jnp.linspace(-15, 15, 601)
-    left = [1.0, 0.89524, 0.46564, 0.09780, 0.014851]
-    right = [0.2, 0.5, 1.0, 2.0, 5.0]
+    left = [1.0, *FIG1_PAPER["left"]]
+    right = list(FIG1_PAPER["right"])
     plt = pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(11, 4.2))
-    data = {"left": {}, "right": {}}
+    data = {"left": {}, "right": {}, "paper_gd": {}, "min |z_eff| - |z_t|": {}}
+    correct = (zt > 0).astype(zt.dtype)
     for i, rho in enumerate(left):
-        yc = effective_logits(zt, (zt > 0).astype(zt.dtype), rho, 5.0)
-        yw = effective_logits(zt, (zt < 0).astype(zt.dtype), rho, 5.0)
+        yc = effective_logits(zt, correct, rho, 5.0)
+        yw = effective_logits(zt, 1 - correct, rho, 5.0)
         ax[0].plot(zt, yc, color=f"C{i}", label=f"ρ = {rho}")
         ax[0].plot(zt, yw, color=f"C{i}", ls="--")
         data["left"][rho] = {"threshold": float(threshold(rho, 5.0)) if rho < 1 else 0.0,
                              "z_eff(-15, y=1)": float(effective_logits(-15.0, 1.0, rho, 5.0))}
+        if rho < 1:
+            data["min |z_eff| - |z_t|"][f"rho={rho}"] = float(jnp.min(jnp.abs(yc) - jnp.abs(zt)))
+    z32 = zt.astype(jnp.float32)
     for i, T in enumerate(right):
-        y = effective_logits(zt, (zt > 0).astype(zt.dtype), 0.05, T)
+        y = effective_logits(zt, correct, 0.05, T)
         ax[1].plot(zt, y, color=f"C{i}", label=f"T = {T}")
         data["right"][T] = {"threshold": float(threshold(0.05, T)),
                             "z_eff(-15, y=1)": float(effective_logits(-15.0, 1.0, 0.05, T))}
-        if T < 1:  # the paper's truncated-GD solver plateaus (E5)
-            yg = effective_logits(zt.astype(jnp.float32), (zt > 0).astype(jnp.float32), 0.05, T,
-                                  method="paper_gd")
+        data["min |z_eff| - |z_t|"][f"T={T}"] = float(jnp.min(jnp.abs(y) - jnp.abs(zt)))
+        if T < 1:  # the paper's truncated-GD solver (float32, lr 10, 10k steps), started at z_t [G]
+            yg = effective_logits(z32, correct.astype(jnp.float32), 0.05, T, method="paper_gd", init="teacher")
             ax[1].plot(zt, yg, color=f"C{i}", ls=":", label=f"T = {T}, paper GD solver")
+            at = effective_logits(jnp.array([5.0, 13.0, 15.0], jnp.float32), 1.0, 0.05, T, method="paper_gd",
+                                  init="teacher")
+            data["paper_gd"][T] = {f"z_t={z}": float(v) for z, v in zip((5, 13, 15), at)}
     for a, title in zip(ax, ["T = 5 (solid: correct teacher, dashed: wrong teacher)", "ρ = 0.05"]):
         a.set_xlabel("teacher logit z_t")
         a.set_ylabel("effective student logit z_s,eff")
         a.set_title(title, fontsize=10)
         a.axhline(0, color="k", lw=0.5)
+        a.set_xlim(-15, 15)
         a.legend(fontsize=8)
+    ax[1].set_ylim(-15, 15)  # the paper's axis; the exact T < 1 roots leave it (E5)
     fig.suptitle("Ji & Zhu Fig. 1: effective student logits (Eq. 3), exact root")
     fig.tight_layout()
     fig.savefig(d / "fig1.png", dpi=120)
     plt.close(fig)
-    lines = ["Effective logits of Eq. 3 (exact root; dotted: the paper's truncated GD solver).", "",
-             "| ρ (T = 5) | threshold t | z_eff(-15, y_g = 1) |", "|---|---|---|"]
-    lines += [f"| {k} | {v['threshold']:.3f} | {v['z_eff(-15, y=1)']:.3f} |" for k, v in data["left"].items()]
-    lines += ["", "| T (ρ = 0.05) | threshold t | z_eff(-15, y_g = 1) |", "|---|---|---|"]
-    lines += [f"| {k} | {v['threshold']:.3f} | {v['z_eff(-15, y=1)']:.3f} |" for k, v in data["right"].items()]
+    lines = ["Effective logits of Eq. 3 (exact root; dotted: the paper's truncated GD solver, started at z_t).",
+             "", "| ρ (T = 5) | threshold t | paper | z_eff(-15, y_g = 1) | paper |", "|---|---|---|---|---|"]
+    lines += [f"| {k} | {v['threshold']:.3f} | {FIG1_PAPER['left'].get(k, (0.0,))[0]:.3f} | "
+              f"{v['z_eff(-15, y=1)']:.3f} | {FIG1_PAPER['left'].get(k, (0, -15.0))[1]} |"
+              for k, v in data["left"].items()]
+    lines += ["", "| T (ρ = 0.05) | threshold t | paper | z_eff(-15, y_g = 1) | paper |", "|---|---|---|---|---|"]
+    lines += [f"| {k} | {v['threshold']:.3f} | {FIG1_PAPER['right'][k][0]:.3f} | {v['z_eff(-15, y=1)']:.3f} | "
+              f"{FIG1_PAPER['right'][k][1]} |" for k, v in data["right"].items()]
+    checks = fig1_checks(data)
+    data["checks"] = [{"claim": c, "holds": ok, "value": v} for c, ok, v in checks]
+    lines += ["", "Checks (deterministic: the exact solver's values against the paper's and §2.5's claims):", ""]
+    lines += [f"- {c}: {verdict(ok)} ({v})" for c, ok, v in checks]
     return write_summary(d, "Fig. 1: effective student logits", lines, data)
 
 
+@with_float64
 def _figS7(d: Path) -> dict:
     import jax
-
-    jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
 
     kf = mlp_kernel_fn(3)

@@ -89,17 +89,18 @@ def _closed_form_T1(zt, rho):
     return jnp.logaddexp(zt, jnp.log1p(-rho)) - jnp.log(rho)
 
 
-@functools.partial(jax.jit, static_argnums=(5, 6))
-def _paper_gd(zt, y, rho, T, s, lr, iters):
-    """The paper's solver (S4): gradient descent on ℓ(z) from z = 0, ``iters`` steps of size ``lr``."""
+@functools.partial(jax.jit, static_argnums=(5, 6, 7))
+def _paper_gd(zt, y, rho, T, s, lr, iters, from_teacher):
+    """The paper's solver (S4): gradient descent on ℓ(z), ``iters`` steps of size ``lr``, from z = 0 or
+    from z = z_t."""
     def body(_, z):
         return z - lr * grad_z(z, zt, y, rho, T, s)
 
-    return jax.lax.fori_loop(0, iters, body, jnp.zeros_like(zt))
+    return jax.lax.fori_loop(0, iters, body, zt if from_teacher else jnp.zeros_like(zt))
 
 
 def effective_logits(z_t, y_g, rho, T, *, method: str = "exact", soft_scale: Union[float, str] = 1.0,
-                     lr: float = 10.0, iters: int = 10000):
+                     lr: float = 10.0, iters: int = 10000, init: str = "zero"):
     """Effective student logit z_eff(z_t, y_g; ρ, T): the per-sample minimizer of Eq. 2 (Eq. 3).
 
     A wide student trained to convergence outputs exactly these logits on its training points.
@@ -110,6 +111,9 @@ def effective_logits(z_t, y_g, rho, T, *, method: str = "exact", soft_scale: Uni
         bit of the dtype (float64 with ``jax_enable_x64``) and stable for saturated sigmoids
         (|z_t| ≥ 1e3); ``"paper_gd"`` — the paper's truncated gradient descent (lr 10, 10,000 steps from 0,
         S4), which stalls for T < 1 and produces the T-independent "plateau" of Fig. 1 right (E5).
+        ``init`` (paper_gd only): ``"zero"`` starts at z = 0; ``"teacher"`` at z = z_t. The paper does not
+        state its start [G]; its Fig. 1 right, whose T < 1 curves rejoin z_eff = z_t beyond |z_t| ≈ 11.5, is
+        what a start at z_t gives (from 0 they stay flat at ≈ ±11.46), so the reproduction uses it.
       soft_scale: 1 (paper) or ``"T2"``.
 
     Special cases (exact method): ρ = 1 returns z_t for every T; T = 1 (with soft_scale 1) uses the
@@ -132,7 +136,9 @@ def effective_logits(z_t, y_g, rho, T, *, method: str = "exact", soft_scale: Uni
     if method == "paper_gd":
         lr = check_positive(lr, "lr")
         iters = check_int(iters, "iters", minimum=0)
-        return _paper_gd(z_t, y_g, rho, T, s, lr, iters)
+        if init not in ("zero", "teacher"):
+            raise ValueError(f"`init` must be 'zero' or 'teacher'; got {init!r}.")
+        return _paper_gd(z_t, y_g, rho, T, s, lr, iters, init == "teacher")
     return _exact(z_t, y_g, rho, T, s)
 
 
