@@ -99,3 +99,27 @@ def test_synthetic_runner_resumes_and_summary_checks_read_the_rows(tmp_path):
 def test_reproduce_rejects_unknown_names(tmp_path):
     with pytest.raises(ValueError, match="kamath-students"):
         figures.reproduce("kamath-fig9", tmp_path)
+
+
+def test_network_fold_teachers_never_see_their_fold_and_route_out_of_fold():
+    from ntkd.experiments.kamath.networks import train_crossfit_teachers
+    from ntkd.theories.crossfit import crossfit_batch_teacher_logits, fold_ids
+
+    rng = np.random.default_rng(1)
+    n, K = 12, 3
+    x = rng.normal(size=(n, 2))
+    y = rng.integers(0, 2, n)
+    fold = np.asarray(fold_ids(n, K, key=jax.random.PRNGKey(0)))
+    init, apply = mlp(2, 8, 1, out_dim=2, dtype=jnp.float64)
+    kw = {"K": K, "steps": 10, "key": jax.random.PRNGKey(2), "log_steps": [10]}
+    pa, _ = train_crossfit_teachers(apply, init, x, y, fold, **kw)
+    y2 = np.where(fold == 0, 1 - y, y)  # flip the labels of fold 0 only
+    pb, _ = train_crossfit_teachers(apply, init, x, y2, fold, **kw)
+    for u, v in zip(jax.tree_util.tree_leaves(pa), jax.tree_util.tree_leaves(pb)):
+        np.testing.assert_array_equal(u[0], v[0])  # teacher 0 never trained on fold 0: bit-identical
+        assert not np.allclose(u[1:], v[1:])  # the other teachers did see those labels
+    idx = np.arange(n)
+    z = crossfit_batch_teacher_logits(apply, pa, x, idx, fold)
+    for i in idx:
+        ref = apply(jax.tree_util.tree_map(lambda a: a[fold[i]], pa), x[i:i + 1])[0]
+        np.testing.assert_allclose(z[i], ref, rtol=1e-12)

@@ -8,6 +8,9 @@ Inference": ``ntkd reproduce kamath[-<figure>] [--quick]``.
   and without cross-fitting and BoundFast correction (§3.2; C7, C10, C12) on offline datasets.
 * ``kamath-teacher-depth``: teacher ``max_depth`` sweep (§3.3; C8, C9).
 
+A local CSV runs through the same sweeps: ``run_students(dict(students_config(True),
+datasets=["csv:data.csv:label"]), Path("out"))`` then ``plot("out")`` (with a ``figure.json``).
+
 Each figure writes ``rows.jsonl`` (one line per finished block; a rerun skips finished blocks),
 ``figure.json``, PNGs, ``summary.md`` (numbers, the authors' reference numbers of §3, and verdicts of
 checks on the stored rows that can fail) and ``summary.json``. ``plot(dir)`` redraws from ``rows.jsonl``.
@@ -87,7 +90,7 @@ def run_students(cfg: dict, d: Path, *, progress=None) -> list:
     path = d / "rows.jsonl"
     _, done = _resume(path, ("dataset", "repeat"))
     for ds in cfg["datasets"]:
-        metric = tab.METRIC[ds]
+        metric = tab.metric_of(ds)
         xtr, ytr, xte, yte = tab.load_dataset(ds)
         for rep in range(cfg["repeats"]):
             if (ds, rep) in done:
@@ -125,7 +128,7 @@ def run_depth(cfg: dict, d: Path, *, progress=None) -> list:
     path = d / "rows.jsonl"
     _, done = _resume(path, ("dataset", "depth", "repeat"))
     for ds in cfg["datasets"]:
-        metric = tab.METRIC[ds]
+        metric = tab.metric_of(ds)
         xtr, ytr, xte, yte = tab.load_dataset(ds)
         nt = cfg["student_trees"]
         for rep in range(cfg["repeats"]):
@@ -290,7 +293,7 @@ def _plot_students(d: Path, rows) -> dict:
             ax.errorbar(nts, m[:, 0], yerr=2 * m[:, 1], marker="o", capsize=3, label=LABELS[v])
         for v, ls in (("teacher", "--"), ("teacher_cf", ":")):
             ax.axhline(_ms(T[(ds, v, 0)])[0], color="k", ls=ls, lw=1, label=v.replace("_", " "))
-        ax.set(xscale="log", xlabel="student trees", ylabel=tab.METRIC[ds], title=ds)
+        ax.set(xscale="log", xlabel="student trees", ylabel=tab.metric_of(ds), title=ds)
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(d / "students.png", dpi=120)
@@ -298,7 +301,7 @@ def _plot_students(d: Path, rows) -> dict:
     lines = ["### kamath-students: RF students distilled from an RF teacher (§3.2 protocol, offline data)", ""]
     checks = {}
     for ds in dss:
-        lines += [f"**{ds}** ({tab.METRIC[ds]}). Teacher {_ms(T[(ds, 'teacher', 0)])[0]:.4f}, cross-fit teachers "
+        lines += [f"**{ds}** ({tab.metric_of(ds)}). Teacher {_ms(T[(ds, 'teacher', 0)])[0]:.4f}, cross-fit teachers "
                   f"{_ms(T[(ds, 'teacher_cf', 0)])[0]:.4f}.", "",
                   "| student trees | " + " | ".join(map(str, nts)) + " |", "|---|" + "---|" * len(nts)]
         for v in variants:
@@ -347,7 +350,7 @@ def _plot_depth(d: Path, rows) -> dict:
             m = np.array([_ms(T[(ds, v, k)]) for k in depths])
             ax.errorbar(depths, m[:, 0], yerr=2 * m[:, 1], marker="o", capsize=3,
                         ls="--" if v in ("teacher", "scratch") else "-", label=LABELS.get(v, v))
-        ax.set(xscale="log", xlabel="teacher max_depth", ylabel=tab.METRIC[ds], title=ds)
+        ax.set(xscale="log", xlabel="teacher max_depth", ylabel=tab.metric_of(ds), title=ds)
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(d / "teacher_depth.png", dpi=120)
@@ -356,7 +359,7 @@ def _plot_depth(d: Path, rows) -> dict:
              "(§3.3 protocol, offline data)", ""]
     checks = {}
     for ds in dss:
-        lines += [f"**{ds}** ({tab.METRIC[ds]}).", "", "| max_depth | " + " | ".join(map(str, depths)) + " |",
+        lines += [f"**{ds}** ({tab.metric_of(ds)}).", "", "| max_depth | " + " | ".join(map(str, depths)) + " |",
                   "|---|" + "---|" * len(depths)]
         for v in variants:
             lines.append(f"| {LABELS.get(v, v)} | " + " | ".join("{:.4f}±{:.4f}".format(*_ms(T[(ds, v, k)]))

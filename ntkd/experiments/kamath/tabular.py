@@ -20,11 +20,16 @@ import numpy as np
 from ...theories.crossfit import auc, crossfit_teacher, gamma_boundfast, gamma_orth, kd_target
 
 __all__ = ["require_sklearn", "load_dataset", "DATASETS", "score", "teacher_probs", "student_targets",
-           "fit_student", "choose_c", "METRIC"]
+           "fit_student", "choose_c", "METRIC", "metric_of"]
 
 DATASETS = ("breast_cancer", "digits_odd")
 #: task metric of each dataset (as in the paper: AUC for balanced-score tasks, accuracy at 0.5 otherwise)
 METRIC = {"breast_cancer": "auc", "digits_odd": "accuracy"}
+
+
+def metric_of(name: str) -> str:
+    """The task metric of a dataset name (AUC for a local CSV)."""
+    return METRIC.get(name, "auc")
 
 
 def require_sklearn():
