@@ -385,3 +385,37 @@ def test_fig1_checks_hold_on_the_solver_and_fail_on_counter_examples(tmp_path):
     bad["paper_gd"][0.2]["z_t=13"] = 11.46  # the GD started at 0: flat beyond 11.46
     failed = {c for c, ok, _ in fig1_checks(bad) if not ok}
     assert len(failed) == 5, failed
+
+
+def _fig2_rows(seed_noise=0.02, flip_at=None):
+    """Synthetic Fig. 2 rows: risk ∝ n^-slope(ρ) with seed noise; ρ = 1 falls fastest and ends lowest."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in range(5):
+        shared = rng.normal(0, seed_noise, 4)  # the same training sets for every ρ of one seed
+        for rho, slope, a0 in ((1.0, 0.7, 0.2), (0.5, 0.3, 0.15), (0.1, 0.2, 0.12)):
+            for i, n in enumerate((32, 128, 512, 2048)):
+                risk = a0 * (n / 32) ** -slope * np.exp(shared[i] + rng.normal(0, 0.002))
+                alpha = 1.0 - (0.2 if rho == 1 else 0.05) * np.log(n / 32) + shared[i]
+                if flip_at is not None and rho == 1.0 and n == flip_at:
+                    risk, alpha = 1.0, 2.0
+                rows.append({"rho": rho, "n": n, "seed": seed, "risk": risk, "alpha": alpha})
+    return rows
+
+
+def test_fig2_checks_need_every_large_n_beyond_two_sem_and_fail_on_counter_examples():
+    from ntkd.experiments.ji_zhu.figures import fig2_checks
+
+    pdata = {1.0: {"p(1.5)": 1.0, "p(1.55)": 0.95, "beta_p_half": 1.565}}
+    good = fig2_checks(_fig2_rows(), pdata)
+    assert all(ok for _, ok, _ in good), good
+    # ρ = 1 worse at one large n (not the last): the "every large n" checks fail, first vs last would not
+    bad = {c for c, ok, _ in fig2_checks(_fig2_rows(flip_at=512), pdata) if not ok}
+    assert any("every large n" in c and "risk" in c for c in bad) and any("angle" in c for c in bad)
+    # differences within the seed spread (unpaired noise 10x the effect) do not hold
+    rows = _fig2_rows()
+    rng = np.random.default_rng(1)
+    for r in rows:
+        r["risk"] *= np.exp(rng.normal(0, 3.0))
+    assert not fig2_checks(rows, pdata)[0][1]
+    assert not fig2_checks(_fig2_rows(), {1.0: {"p(1.5)": 0.99, "p(1.55)": 0.6, "beta_p_half": 1.55}})[4][1]
