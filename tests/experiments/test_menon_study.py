@@ -14,7 +14,7 @@ from ntkd.theories import bias_variance as bv
 @pytest.fixture(scope="module")
 def t1():
     task, _ = figures.t1_instance()
-    x_eval, _ = bv.sample(task, jax.random.PRNGKey(7), 2048)
+    x_eval, _ = bv.sample(task, jax.random.PRNGKey(7), 1024)
     return task, x_eval, np.asarray(bv.bayes_probs(task, x_eval))
 
 
@@ -24,7 +24,7 @@ def test_students_memorizer_identity_and_bayes_gain(t1):
     x, y = bv.sample(task, jax.random.PRNGKey(3), 30)
     targets = {"one-hot": np.eye(3)[np.asarray(y)], "memorizer": np.asarray(bv.memorizer(x, y, pf)(x)),
                "bayes": np.asarray(pf(x))}
-    probs = fit_students(jax.random.PRNGKey(4), x, targets, x_eval=x_eval, steps=200)
+    probs = fit_students(jax.random.PRNGKey(4), x, targets, x_eval=x_eval, steps=150)
     np.testing.assert_allclose(probs["one-hot"].sum(1), 1, rtol=1e-12)
     np.testing.assert_array_equal(probs["memorizer"], probs["one-hot"])  # M7: the same objective, the same student
     ex = {k: float(bv.probability_metrics(np.clip(p, 1e-300, 1), p_eval)["excess_risk"]) for k, p in probs.items()}
@@ -36,7 +36,7 @@ def test_fitted_teachers_are_calibrated_enough(t1):
     xt, yt = bv.sample(task, jax.random.PRNGKey(8), 300)
     bayes_acc = float(bv.probability_metrics(p_eval, p_eval)["accuracy"])
     for teacher in (bv.kernel_teacher(mlp_kernel_fn(1), xt, yt, 3),
-                    network_teacher(jax.random.PRNGKey(10), xt, yt, 3, width=64, steps=300)):
+                    network_teacher(jax.random.PRNGKey(10), xt, yt, 3, width=32, steps=150)):
         p = np.asarray(teacher(x_eval))
         np.testing.assert_allclose(p.sum(1), 1, rtol=1e-10)
         m = bv.probability_metrics(p, p_eval)

@@ -208,8 +208,8 @@ def test_moments_jit_vmap_grad_and_float32():
     # d mse_teacher / d logits, exact teacher: finite (the norm's gradient at p_t = p* is 0, not NaN)
     g = jax.grad(lambda W: bv.estimator_moments(bv.loss_vector(SUPPORT @ W), PSTAR, PSTAR, n=5)["mse_bound"])(WF)
     assert np.isfinite(g).all()
-    m32 = bv.estimator_moments(ell.astype(np.float32), PSTAR.astype(np.float32), pt.astype(np.float32), n=30,
-                               weights=WEIGHTS.astype(np.float32))
+    m32 = jax.jit(lambda e, p, q, w: bv.estimator_moments(e, p, q, n=30, weights=w))(
+        *(np.asarray(a, np.float32) for a in (ell, PSTAR, pt, WEIGHTS)))
     assert all(v.dtype == np.float32 for v in m32.values())
     np.testing.assert_allclose(m32["mse_teacher"], eager["mse_teacher"], rtol=1e-4)
     with pytest.raises(ValueError, match="`n`"):
