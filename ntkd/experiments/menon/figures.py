@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..._core.linalg import with_float64
 from ..._core.progress import compile_stats
 from ...kernels import mlp_kernel_fn
 from ...theories import bias_variance as bv
@@ -489,6 +490,7 @@ _TITLES = {"variance": "Menon et al. M1–M4: bias, variance and MSE of the risk
            "digits": "Menon et al.: the estimators on digits (p* unknown)"}
 
 
+@with_float64
 def plot(d) -> dict:
     """Redraw one figure directory from its ``results.json``; rewrites ``summary.md``/``summary.json``."""
     d = Path(d)
@@ -500,6 +502,7 @@ def plot(d) -> dict:
     return write_summary(d, _TITLES[fig], lines, data)
 
 
+@with_float64  # float64 in a scope, the process's setting left as it was
 def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> dict:
     """Run one figure (``"menon-variance"`` or ``"variance"``) or all (``"menon"``) into ``out/<figure>/``."""
     key = name.removeprefix(PAPER).lstrip("-")
@@ -508,7 +511,6 @@ def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> di
         if k not in FIGURES:
             raise ValueError(f"unknown reproduction {name!r}; choose menon or one of "
                              + ", ".join(f"{PAPER}-{f}" for f in FIGURES))
-    jax.config.update("jax_enable_x64", True)  # reproductions in float64, as Ji & Zhu's (an L4 run setting)
     out = Path(out)
     summaries = {}
     for k in names:
