@@ -217,3 +217,24 @@ def test_moments_jit_vmap_grad_and_float32():
     with pytest.raises(ValueError, match="`p_t`"):
         bv.estimator_moments(ell, PSTAR, pt[:2], n=3)
     assert np.isnan(jax.jit(lambda n: bv.optimal_mixing_weight(ell, PSTAR, pt, n=n))(0.0))
+
+
+def test_tasks_jit_vmap_grad():
+    task = bv.gaussian_task(np.array([[1.0, 0.0], [-1.0, 0.5], [0.0, -1.0]]))
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    xs, ys = jax.vmap(lambda k: bv.sample(task, k, 5))(keys)
+    for i in range(3):
+        x1, y1 = bv.sample(task, keys[i], 5)
+        np.testing.assert_allclose(xs[i], x1, rtol=1e-12)
+        np.testing.assert_array_equal(ys[i], y1)
+    np.testing.assert_allclose(jax.jit(bv.bayes_probs)(task, xs[0]), bv.bayes_probs(task, xs[0]), rtol=1e-12)
+
+    # d/dμ of the exact population risk of a fixed f on a finite support: through bayes_probs of a Gaussian task
+    def risk(means):
+        t = bv.gaussian_task(means)
+        return jnp.sum(bv.bayes_probs(t, SUPPORT) * loss_fn(SUPPORT)) / M
+
+    mu = np.asarray(task.means)
+    E = np.zeros_like(mu)
+    E[1, 0] = 1e-6
+    np.testing.assert_allclose(jax.jit(jax.grad(risk))(mu)[1, 0], (risk(mu + E) - risk(mu - E)) / 2e-6, rtol=1e-6)
