@@ -419,3 +419,70 @@ def test_fig2_checks_need_every_large_n_beyond_two_sem_and_fail_on_counter_examp
         r["risk"] *= np.exp(rng.normal(0, 3.0))
     assert not fig2_checks(rows, pdata)[0][1]
     assert not fig2_checks(_fig2_rows(), {1.0: {"p(1.5)": 0.99, "p(1.55)": 0.6, "beta_p_half": 1.55}})[4][1]
+
+
+NS = [10, 18, 32, 56, 100, 178, 316, 562, 1000]
+
+
+def _norm_rows(curves, field="variant", seeds=5, noise=0.005, extra=None):
+    """Rows whose seed-mean norms have the data inefficiency I(n) = curves[key](log n) (integrated on NS)."""
+    rng = np.random.default_rng(0)
+    ln = np.log(NS)
+    rows = []
+    for key, I in curves.items():
+        logw = np.concatenate([[0.0], np.cumsum(np.diff(ln) * I((ln[1:] + ln[:-1]) / 2))])
+        for sd in range(seeds):
+            for n, lw in zip(NS, logw + rng.normal(0, noise, len(NS))):
+                rows.append({field: key, "n": n, "seed": sd, "w_norm": float(np.exp(lw)), **(extra or {})})
+    return rows
+
+
+def test_fig3_and_fig4_checks_hold_on_the_claimed_shapes_and_fail_on_counter_examples():
+    from ntkd.experiments.ji_zhu.figures import fig3_checks, fig4_checks, jackknife_I
+
+    mixture = {f"modes={q}": (lambda u, k=k: 0.3 + 0.05 * k - 0.015 * u) for k, q in enumerate((22, 48, 103))}
+    refs = {"kind='zero'": lambda u: 0.01 + 0 * u, "kind='random'": lambda u: 0.5 + 0 * u}
+    flips = {f"p_flip={p}": (lambda u, j=j: 0.3 + 0.1 * j - 0.015 * u) for j, p in enumerate((0.0, 0.01, 0.5))}
+    J = lambda c: jackknife_I(_norm_rows(c))  # noqa: E731
+    assert all(ok for _, ok, _ in fig3_checks(J(mixture), J(refs), J(flips)))
+    swapped = dict(zip(mixture, reversed(list(mixture.values()))))  # harder tasks with lower I
+    bad = [ok for _, ok, _ in fig3_checks(J(swapped), J(refs), J(flips))]
+    assert bad == [True, True, False, True]
+    noisy = jackknife_I(_norm_rows(mixture, noise=0.5))  # the effect inside the seed spread
+    assert not fig3_checks(noisy, J(refs), J(flips))[2][1]
+
+    stops = {f"stop_time={t}": (lambda u, j=j: 0.1 + 0.1 * j - 0.01 * u) for j, t in enumerate((10.0, 100.0, 1e4))}
+    hard = {1.0: lambda u: 0.4 - 0.05 * u, 0.99: lambda u: 0.45 - 0.05 * u,
+            1 - 1.688e-2: lambda u: np.maximum(0.5, 0.8 - 0.1 * u)}
+    mid, right = jackknife_I(_norm_rows(stops)), jackknife_I(_norm_rows(hard, field="rho"), key="rho")
+    assert all(ok for _, ok, _ in fig4_checks(mid, right))
+    still_falling = {**hard, 1 - 1.688e-2: lambda u: 0.9 - 0.1 * u}  # no plateau at the largest ratio
+    assert [ok for _, ok, _ in fig4_checks(mid, jackknife_I(_norm_rows(still_falling, field="rho"), key="rho"))] \
+        == [True, True, True, False]
+    late_first = dict(zip(stops, reversed(list(stops.values()))))
+    assert not fig4_checks(jackknife_I(_norm_rows(late_first)), right)[0][1]
+
+
+def test_fig5_checks_need_paired_seed_margins_and_every_n():
+    from ntkd.experiments.ji_zhu.figures import fig5_checks
+
+    rng = np.random.default_rng(0)
+
+    def rows(best_gain=0.01, flip_n=None):
+        m = []
+        for sd in range(6):
+            shared = rng.normal(0, 0.02)
+            for rho, e in ((1.0, 0.10), (0.99, 0.10 - best_gain), (0.9, 0.2)):
+                m.append({"rho": rho, "n": 512, "seed": sd, "error": e + shared + rng.normal(0, 1e-3)})
+        r = []
+        for sd in range(6):
+            for n, scale in ((32, 1.0), (128, 3.0), (512, 9.0)):
+                for v, sign in (("stop_time=10.0", 1), ("stop_time=1000.0", 0.2), ("stop_time=100000.0", -1)):
+                    s = -sign if (flip_n == n and v == "stop_time=10.0") else sign
+                    r.append({"n": n, "variant": v, "seed": sd, "hle": s * scale + rng.normal(0, 0.05)})
+        return m, r
+
+    assert all(ok for _, ok, _ in fig5_checks(*rows()))
+    assert [ok for _, ok, _ in fig5_checks(*rows(best_gain=0.0))][0] is False  # no gain beyond the seed spread
+    bad = [ok for _, ok, _ in fig5_checks(*rows(flip_n=128))]
+    assert bad[2] is False and bad[3] is True  # one n with the wrong sign breaks "every n"
