@@ -42,7 +42,7 @@ FIG4_HARD = [0.0, 1.0e-4, 2.08e-3, 4.06e-3, 6.04e-3, 1.0e-2, 1.688e-2, 0.1, 0.5]
 FIG4_PAPER_MAX_HARD = 1.688e-2
 
 
-FIG5_RHOS = [0.9, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9999, 1.0]
+FIG5_RHOS = [0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 1.0]  # Fig. 5 M's bars
 
 
 def _ngrid(lo, hi, k):
@@ -94,7 +94,7 @@ def figure_configs(fig: str, quick: bool) -> dict:
         return {
             "error_vs_rho": {"name": "ji-zhu-fig5-middle", "figure": "fig5",
                              "task": {**task, "stop_time": 1000.0}, "student": {"depth": 3},
-                             "grid": {"rho": FIG5_RHOS, "T": [10.0], "t": [INF], "n": [512 if q else 2048],
+                             "grid": {"rho": FIG5_RHOS, "T": [10.0], "t": [INF], "n": [512 if q else 2**14],
                                       "seeds": 4 if q else 8},
                              "eval": {"n_test": 8192 if q else 16384, "n_ref": 0}},
             "hard_label_effect": {"name": "ji-zhu-fig5-right", "figure": "fig5",
