@@ -171,6 +171,8 @@ def test_population_risk_exact_and_monte_carlo():
     assert float(se) < 1e-15
     f2 = lambda x: bv.loss_vector(jnp.stack([x[:, 0], -x[:, 0]], 1))
     R2, se2 = bv.population_risk(f2, task, key=jax.random.PRNGKey(1), draws=2**15)
+    with pytest.raises(ValueError, match="`key`"):
+        bv.population_risk(f2, task)
     # reference: the one-hot risk on an independent large sample
     xs, ys = bv.sample(task, jax.random.PRNGKey(9), 2**19)
     ref = np.asarray(bv.empirical_risk(f2(xs), ys))

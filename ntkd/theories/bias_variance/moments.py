@@ -112,12 +112,15 @@ def optimal_mixing_weight(ell, p_star, p_t, *, n, weights=None):
 def population_risk(loss_fn: Callable, task, *, key=None, draws: int = 2**16):
     """``(R(f), standard error)``: ``R(f) = E_x[p*(x)ᵀ ℓ(f(x))]`` with ``loss_fn(x (m, d)) -> ell (m, K)``.
 
-    Exact (s.e. 0) for a :class:`~.tasks.FiniteTask`; else a Monte-Carlo mean over ``draws`` inputs of the
+    Exact (s.e. 0; ``key`` unused) for a :class:`~.tasks.FiniteTask`; else a Monte-Carlo mean over ``draws``
+    inputs drawn with ``key`` (required) of the
     conditional risk ``p*ᵀℓ`` (conditioning on x removes the label noise from the error), s.e. = sample
     standard deviation / √draws.
     """
     draws = check_int(draws, "draws", minimum=2)
-    key = jax.random.PRNGKey(0) if key is None else key
+    if key is None and not _finite(task):
+        raise ValueError("`key` is required for a Monte-Carlo population risk (only a FiniteTask is exact); pass "
+                         "a jax.random key.")
     x, w = population(task, key, draws)
     c = (bayes_probs(task, x) * loss_fn(x)).sum(-1)
     R = jnp.sum(w * c)
