@@ -213,3 +213,12 @@ def test_student_grad_vmap_and_learning_curve():
     assert int(lc["student"].iterations[1]) < int(cold.iterations)
     with pytest.raises(ValueError, match="rho"):
         student(3.0, 0.1, lam=1e-5, rho=1.5)
+
+
+def test_pure_kd_from_quasi_separating_teacher_fig2():
+    # λ̃ = 1e-2 below α̃_S: the teacher's V = Δ δq̃ ≈ 20, where a proximal Newton without the rtsafe step
+    # test bounced between the flat ends of its bracket and the student settled on an unphysical root (q < 0)
+    t = solve_teacher_state(3.0, 1e-2, **P)
+    assert float(student(3.0, 1e-2, lam=1e-5, rho=1.0).error) == pytest.approx(.2017, abs=1e-3)
+    h, f, _ = prox_kd(-8.367, float(t.dq), 1.0, 0.0, 0.0)
+    assert float(h) - (-8.367) == pytest.approx(float(t.dq) * float(f), abs=1e-9)

@@ -70,18 +70,24 @@ def prox_core(omega, V, y, z_t, rho, T, h0, iters):
     h = jnp.clip(h0, lo, hi)
 
     def step(_, c):
-        h, lo, hi = c
+        h, lo, hi, dx_old = c
         _, d1, d2 = loss_d012(h, y, z_t, rho, T)
         g = h - omega + V * d1
         lo, hi = jnp.where(g < 0, h, lo), jnp.where(g > 0, h, hi)
-        new = h - g / (1 + V * d2)
+        dx = g / (1 + V * d2)
+        new = h - dx
         # a few ulps of slack: XLA may round g differently in the bracket test and the step
         slack = 16 * jnp.finfo(h.dtype).eps * (1 + jnp.abs(h))
         inside = (new >= lo - slack) & (new <= hi + slack)
-        new = jnp.where(inside, jnp.clip(new, lo, hi), 0.5 * (lo + hi))
-        return jnp.where(g == 0, h, new), lo, hi
+        # Newton only while it at least halves the step (rtsafe); else bisect. Without this, Newton can
+        # bounce between the two flat ends of a large-V bracket forever.
+        newton = (inside & (2 * jnp.abs(dx) <= jnp.abs(dx_old))) | (jnp.abs(dx) <= slack)
+        mid = 0.5 * (lo + hi)
+        h_new = jnp.where(newton, jnp.clip(new, lo, hi), mid)
+        dx_old = jnp.where(newton, dx, 0.5 * (hi - lo))
+        return jnp.where(g == 0, h, h_new), lo, hi, dx_old
 
-    h, _, _ = jax.lax.fori_loop(0, iters, step, (h, lo, hi))
+    h, _, _, _ = jax.lax.fori_loop(0, iters, step, (h, lo, hi, 2 * (hi - lo) + 1))
     return h
 
 

@@ -372,7 +372,7 @@ def _student_solve(t, eta, lam, rho, T, eps, x0, *, n, tol, max_iter):
     mse = 0.5 * E((h - ht) ** 2)
     state = StudentState(m, q, dq, S, dS, b, *[x[i] for i in range(5)],
                          gen_error_core(m, q, b, t.p_plus, t.delta), loss, mse_s, mse, k, res)
-    physical = (q > 0) & (q * t.q >= S * S)  # Cauchy-Schwarz; the clipped map has spurious roots outside
+    physical = (q > 0) & (q * t.q >= S * S * (1 - 1e-8))  # Cauchy-Schwarz (equality: student = teacher)
     return state, (res <= tol) & jnp.all(jnp.isfinite(x)) & physical
 
 
