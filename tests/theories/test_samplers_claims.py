@@ -10,7 +10,7 @@ import pytest
 from ntkd.theories import samplers as S
 
 TASK = S.halfspace_flip(d=2, rho=0.2)
-M, N_U, N_TEST = 2000, 20000, 20000
+M, N_U, N_TEST = 2000, 20000, 10000
 M_KERNEL = 1000  # kernel claims at half the brief's m (one factorization 8x cheaper); full m in malach-c4..c6
 
 
@@ -70,9 +70,9 @@ def test_c2_one_nn_teacher_is_bad_its_student_near_bayes():
 
 def test_c3_c9_pairflip_one_nn_teacher_and_vote_of_independent_teachers():
     task = S.sectors_pairflip(num_classes=10, rho=0.2)
-    m, n = 5000, 20000  # the brief's n = 10^5 in `ntkd reproduce malach-c3`; 2·10^4 keeps this test short
+    m, n = 5000, 10000  # the brief's n = 10^5 in `ntkd reproduce malach-c3`; 10^4 keeps this test short
     keys = jax.random.split(jax.random.PRNGKey(2), 20)
-    xu, xte = task.sample_x(keys[0], n), task.sample_x(keys[1], 5000)
+    xu, xte = task.sample_x(keys[0], n), task.sample_x(keys[1], 3000)
     clean = task.clean(xte)
     teach_u, teach_te = [], []
     for r in range(15):  # 15 teachers on independent noisy samples
@@ -96,7 +96,7 @@ def test_c3_c9_pairflip_one_nn_teacher_and_vote_of_independent_teachers():
 @pytest.fixture(scope="module")
 def kernel_teachers(data):
     xtr, ytr, xu, xte = data
-    xtr, ytr = xtr[:M_KERNEL], ytr[:M_KERNEL]
+    xtr, ytr, xu = xtr[:M_KERNEL], ytr[:M_KERNEL], xu[:10000]
     out = {}
     for name, kf, ridge in [("laplace", S.laplace_kernel(0.1), 1e-8),
                             ("ntk", S.relu_kernel(2, center=0.5, offset=0.5), 1e-6)]:
@@ -114,12 +114,12 @@ def test_c4_kernel_teachers_are_partial_samplers_with_near_bayes_students(data, 
     teacher = float(S.risk(y_te, p))
     assert float(TASK.bayes_risk()) + 0.05 < teacher < float(TASK.sampler_risk()) + 0.03
     assert 0.5 < float(S.noise_replication_ratio(y_te, p)) <= 1.05  # replicates most of the noise
-    assert float(S.risk(_student(xu, y_u, xte), p)) <= float(TASK.bayes_risk()) + 0.015
+    assert float(S.risk(_student(xu[:len(y_u)], y_u, xte), p)) <= float(TASK.bayes_risk()) + 0.015
 
 
 def test_c5_small_bandwidth_kernel_machine_is_one_nn(data):
     xtr, ytr, _, xte = data
-    xtr, ytr, xte = xtr[:M_KERNEL], ytr[:M_KERNEL], xte[:10000]
+    xtr, ytr, xte = xtr[:M_KERNEL], ytr[:M_KERNEL], xte[:5000]
     nn = S.hard_labels(S.knn_votes(xtr, ytr, xte, num_classes=2))
     p = TASK.cond_probs(xte)
     res = {}
@@ -134,7 +134,7 @@ def test_c5_small_bandwidth_kernel_machine_is_one_nn(data):
 def test_c6_interpolating_student_copies_the_teacher_ridge_student_does_not(data):
     xtr, ytr, xu, xte = data
     n = 2000  # the brief: m = 2000, n = 5000 (`ntkd reproduce malach-c6`); here n = 2000
-    xu = xu[:n]
+    xu, xte = xu[:n], xte[:5000]
     y_u = S.hard_labels(S.knn_votes(xtr, ytr, xu, num_classes=2))
     p = TASK.cond_probs(xte)
     teacher = float(S.risk(S.hard_labels(S.knn_votes(xtr, ytr, xte, num_classes=2)), p))

@@ -28,6 +28,12 @@ def test_nearest_neighbors_match_brute_force_in_blocks():
     np.testing.assert_array_equal(S.hard_labels(S.knn_votes(XTR, YTR, XQ, num_classes=3)), YTR[ref[:, 0]])
     # a 1-NN teacher interpolates its training set
     np.testing.assert_array_equal(S.hard_labels(S.knn_votes(XTR, YTR, XTR, num_classes=3)), YTR)
+    # vmap over label sets (R teachers on one sample of inputs) = loop; jit = eager
+    ys = jnp.asarray(RNG.integers(0, 3, size=(4, 60)))
+    batched = jax.vmap(lambda y: S.knn_votes(XTR, y, XQ, k=3, num_classes=3, block=16))(ys)
+    np.testing.assert_allclose(batched, [S.knn_votes(XTR, y, XQ, k=3, num_classes=3, block=16) for y in ys])
+    np.testing.assert_allclose(jax.jit(lambda a: S.knn_votes(a, YTR, XQ, k=3, num_classes=3))(XTR),
+                               S.knn_votes(XTR, YTR, XQ, k=3, num_classes=3))
     with pytest.raises(ValueError, match="`k`"):
         S.nearest_neighbors(XTR, XQ, k=61)
     with pytest.raises(ValueError, match="`x`"):
@@ -162,6 +168,10 @@ def test_metrics_against_numpy():
     mp, fq, cnt = S.feature_calibration(jnp.asarray(p), jnp.asarray(p), bins=5)  # a sampler is calibrated
     np.testing.assert_allclose(mp, fq)
     assert float(cnt.sum()) == 1500
+    # jit = eager, vmap over predictions = loop
+    preds = jnp.asarray(RNG.integers(0, 3, (3, 500)))
+    np.testing.assert_allclose(jax.jit(jax.vmap(S.risk, (0, None)))(preds, jnp.asarray(p)),
+                               [float(S.risk(q, jnp.asarray(p))) for q in preds], rtol=1e-12)
     # risk is differentiable in a predicted distribution: d/dq mean(1 - Σ q p) = -p/n
     np.testing.assert_allclose(jax.grad(S.risk)(jnp.asarray(p), jnp.asarray(p)), -p / 500)
 
