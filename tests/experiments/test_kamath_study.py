@@ -76,8 +76,8 @@ def test_orthogonal_loss_at_T1_trains_exactly_like_labels_in_train_classifier():
 
 
 def test_synthetic_runner_resumes_and_summary_checks_read_the_rows(tmp_path):
-    cfg = dict(synthetic_config(True), ns=[40], seeds=2, steps=30, n_test=200, teachers=["underfit"],
-               c_grid=[1e-2, 1.0])
+    cfg = dict(synthetic_config(True), ns=[40], seeds=2, steps=20, n_test=100, teachers=["underfit"],
+               c_grid=[1.0])
     rows = run_synthetic(cfg, tmp_path)
     assert len(rows) == 2 * 5 and {r["variant"] for r in rows} == {"labels", "kd", "cf", "kd_bf", "cf_bf"}
     before = (tmp_path / "rows.jsonl").read_text()
@@ -111,7 +111,7 @@ def test_network_fold_teachers_never_see_their_fold_and_route_out_of_fold():
     y = rng.integers(0, 2, n)
     fold = np.asarray(fold_ids(n, K, key=jax.random.PRNGKey(0)))
     init, apply = mlp(2, 8, 1, out_dim=2, dtype=jnp.float64)
-    kw = {"K": K, "steps": 10, "key": jax.random.PRNGKey(2), "log_steps": [10]}
+    kw = {"K": K, "steps": 4, "key": jax.random.PRNGKey(2), "log_steps": [4]}
     pa, _ = train_crossfit_teachers(apply, init, x, y, fold, **kw)
     y2 = np.where(fold == 0, 1 - y, y)  # flip the labels of fold 0 only
     pb, _ = train_crossfit_teachers(apply, init, x, y2, fold, **kw)

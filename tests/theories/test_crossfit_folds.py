@@ -113,27 +113,29 @@ def test_kernel_crossfit_equals_refitting_each_fold(kernel_data, ridge):
 
 
 def test_kernel_crossfit_jit_vmap_grad(kernel_data):
-    k, kt, y, fold = kernel_data
-    f = lambda yy, lam: kernel_crossfit(k, yy, fold, K=K, ridge=lam).oof  # noqa: E731
-    eager = f(y[:, 0], 0.1)
-    np.testing.assert_allclose(jax.jit(lambda yy: kernel_crossfit(k, yy, jnp.asarray(fold), K=K, ridge=0.1).oof)(
+    k, _, y, _ = kernel_data
+    fold = np.asarray(fold_ids(NK, 2, key=jax.random.PRNGKey(6)))  # K = 2: a small program to compile
+    f = lambda yy: kernel_crossfit(k, yy, fold, K=2, ridge=0.1).oof  # noqa: E731
+    eager = f(y[:, 0])
+    np.testing.assert_allclose(jax.jit(lambda yy: kernel_crossfit(k, yy, jnp.asarray(fold), K=2, ridge=0.1).oof)(
         y[:, 0]), eager, rtol=1e-10)
-    batched = jax.vmap(lambda yy: kernel_crossfit(k, yy, fold, K=K, ridge=0.1).oof, in_axes=1, out_axes=1)(y)
-    np.testing.assert_allclose(batched, f(y, 0.1), rtol=1e-10)
+    np.testing.assert_allclose(jax.vmap(f, in_axes=1, out_axes=1)(y), f(y), rtol=1e-10)
     # d/dk of the out-of-fold sum (the kernel is the differentiable input), against central differences
     dk = np.random.default_rng(2).normal(size=k.shape)
     dk = dk + dk.T
-    g = lambda kk: jnp.sum(kernel_crossfit(kk, y[:, 0], fold, K=K, ridge=0.1).oof ** 2)  # noqa: E731
+    g = lambda kk: jnp.sum(kernel_crossfit(kk, y[:, 0], fold, K=2, ridge=0.1).oof ** 2)  # noqa: E731
     num = (g(k + 1e-6 * dk) - g(k - 1e-6 * dk)) / 2e-6
     np.testing.assert_allclose(jnp.vdot(jax.grad(g)(jnp.asarray(k)), dk), num, rtol=1e-6)
 
 
 def test_kernel_crossfit_keeps_float32_and_rejects_unbalanced_folds(kernel_data):
-    k, _, y, fold = kernel_data
-    out = kernel_crossfit(k.astype(np.float32), y.astype(np.float32), fold, K=K, ridge=0.1)
+    k, _, y, _ = kernel_data
+    fold = np.asarray(fold_ids(NK, 2, key=jax.random.PRNGKey(6)))
+    out = kernel_crossfit(k.astype(np.float32), y[:, 0].astype(np.float32), fold, K=2, ridge=0.1)
     assert out.oof.dtype == jnp.float32
+    np.testing.assert_allclose(out.oof, kernel_crossfit(k, y[:, 0], fold, K=2, ridge=0.1).oof, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="balanced"):
-        kernel_crossfit(k, y, np.sort(fold)[::-1] * 0, K=K, ridge=0.1)
+        kernel_crossfit(k, y, np.zeros(NK, int), K=K, ridge=0.1)
 
 
 def test_batch_rows_are_routed_to_their_out_of_fold_teacher():

@@ -17,8 +17,8 @@ def test_two_gaussian_p0_is_the_posterior_of_the_mixture():
 
 
 def test_two_gaussian_labels_follow_p0_and_dtype():
-    t = two_gaussian(jax.random.PRNGKey(0), 20000, d=2, r=0.5)
-    assert t.x.dtype == np.float32 and t.p0.shape == (20000, 2)
+    t = two_gaussian(jax.random.PRNGKey(0), 8000, d=2, r=0.5)
+    assert t.x.dtype == np.float32 and t.p0.shape == (8000, 2)
     # E[Y - p0(X)] = 0: Monte Carlo within 4 standard errors
     resid = np.asarray(t.y, float) - np.asarray(t.p0[:, 1], float)
     assert abs(resid.mean()) < 4 * resid.std() / np.sqrt(len(resid))
@@ -26,10 +26,10 @@ def test_two_gaussian_labels_follow_p0_and_dtype():
 
 def test_multiclass_logistic_and_controlled_teachers():
     W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]])
-    t = multiclass_logistic(jax.random.PRNGKey(1), 30000, W=W)
-    freq = np.bincount(np.asarray(t.y), minlength=3) / 30000
+    t = multiclass_logistic(jax.random.PRNGKey(1), 8000, W=W)
+    freq = np.bincount(np.asarray(t.y), minlength=3) / 8000
     p = np.asarray(t.p0).mean(0)
-    assert np.all(np.abs(freq - p) < 4 * np.sqrt(p * (1 - p) / 30000))
+    assert np.all(np.abs(freq - p) < 4 * np.sqrt(p * (1 - p) / 8000))
     q = np.array([[0.7, 0.2, 0.1]])
     np.testing.assert_allclose(tempered(q, 2.0), np.sqrt(q) / np.sqrt(q).sum(), rtol=1e-12)
     np.testing.assert_allclose(smoothed(q, 0.3), 0.7 * q + 0.1, rtol=1e-12)
