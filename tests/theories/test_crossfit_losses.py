@@ -143,22 +143,28 @@ def test_targets_reject_bad_input_eagerly_and_give_nan_traced():
     assert np.isnan(jax.jit(lambda p: kd_target(p, 1.0, scale="logp", gamma=1.0))(jnp.array(2.0)))
 
 
-def test_targets_jit_vmap_grad_and_dtype(dtype):
-    ph = jnp.asarray(PH, dtype)
-    y = jnp.asarray([1, 0, 1, 0, 1, 1, 0], dtype)
+def test_targets_keep_float32():
+    ph = jnp.asarray(PH, np.float32)
+    y = jnp.asarray([1, 0, 1, 0, 1, 1, 0], np.float32)
+    out = kd_target(ph, y, scale="logp", gamma=gamma_boundfast(ph, y, c=0.5, scale="logp"))
+    assert out.dtype == np.float32 and gamma_minimax(ph, kind="relerr", c=1.0).dtype == np.float32
+    ref = kd_target(PH, np.asarray(y, float), scale="logp", gamma=gamma_boundfast(PH, np.asarray(y, float), c=0.5,
+                                                                                 scale="logp"))
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_targets_jit_vmap_grad():
+    ph = jnp.asarray(PH)
+    y = jnp.asarray([1, 0, 1, 0, 1, 1, 0.0])
     f = lambda p: kd_target(p, y, scale="logp", gamma=gamma_boundfast(p, y, c=0.5, scale="logp"))  # noqa: E731
     out = f(ph)
-    assert out.dtype == dtype
-    tol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(jax.jit(f)(ph), out, rtol=tol, atol=tol)
+    np.testing.assert_allclose(jax.jit(f)(ph), out, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(jax.vmap(lambda p, yy: kd_target(p, yy, gamma=0.4))(ph, y),
-                               [kd_target(p, yy, gamma=0.4) for p, yy in zip(ph, y)], rtol=1e-6)
-    assert gamma_minimax(ph, kind="relerr", c=1.0).dtype == dtype
-    if dtype == np.float64:
-        g = jax.grad(lambda p: jnp.sum(f(p)))(ph)  # elementwise: the derivative of each entry
-        h = 1e-6 * PH
-        num = (f(ph + h) - f(ph - h)) / (2 * h)
-        np.testing.assert_allclose(g, num, rtol=1e-6)
+                               [kd_target(p, yy, gamma=0.4) for p, yy in zip(ph, y)], rtol=1e-12)
+    g = jax.grad(lambda p: jnp.sum(f(p)))(ph)  # elementwise: the derivative of each entry
+    h = 1e-6 * PH
+    num = (f(ph + h) - f(ph - h)) / (2 * h)
+    np.testing.assert_allclose(g, num, rtol=1e-6)
 
 
 # ------------------------------------------------------------------------------------------- losses
@@ -250,24 +256,29 @@ def test_C4_neyman_orthogonality_of_the_corrected_loss(logits):
     assert np.abs(np.asarray(jax.jit(lambda: jax.jvp(score_v, (0.0,), (1.0,))[1])())).max() > 1e-2
 
 
-def test_losses_jit_vmap_grad_and_trainer_adapter(logits, dtype):
-    zs, zt, y = (jnp.asarray(logits[0], dtype), jnp.asarray(logits[1], dtype), logits[2])
+def test_losses_keep_float32(logits):
+    zs, zt, y = (jnp.asarray(logits[0], np.float32), jnp.asarray(logits[1], np.float32), logits[2])
+    out = kd_ortho_loss(zs, zt, y)
+    assert out.shape == (B,) and out.dtype == np.float32
+    np.testing.assert_allclose(out, kd_ortho_loss(logits[0], logits[1], y), rtol=1e-5)
+
+
+def test_losses_jit_vmap_grad_and_trainer_adapter(logits):
+    zs, zt, y = (jnp.asarray(logits[0]), jnp.asarray(logits[1]), logits[2])
     f = lambda z: kd_ortho_loss(z, zt, y)  # noqa: E731
-    assert f(zs).shape == (B,) and f(zs).dtype == dtype
-    np.testing.assert_allclose(jax.jit(f)(zs), f(zs), rtol=1e-6)
-    np.testing.assert_allclose(jax.vmap(lambda a, b, c: kd_ortho_loss(a, b, c))(zs, zt, y), f(zs), rtol=1e-6)
+    np.testing.assert_allclose(jax.jit(f)(zs), f(zs), rtol=1e-12)
+    np.testing.assert_allclose(jax.vmap(lambda a, b, c: kd_ortho_loss(a, b, c))(zs, zt, y), f(zs), rtol=1e-12)
     fn = trainer_loss(kd_mse_gamma_loss, gamma="var", alpha=0.7)
     np.testing.assert_allclose(fn(zs, {"z_t": zt, "y": y}), kd_mse_gamma_loss(zs, zt, y, gamma="var", alpha=0.7))
-    if dtype == np.float64:
-        g = jax.grad(lambda z: jnp.sum(f(z)))(zs)
-        f = jax.jit(f)
-        e = 1e-6
-        num = np.zeros((B, KC))
-        for i in range(B):
-            for j in range(KC):
-                d = np.zeros((B, KC))
-                d[i, j] = e
-                num[i, j] = (jnp.sum(f(zs + d)) - jnp.sum(f(zs - d))) / (2 * e)
-        np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-9)
+    g = jax.grad(lambda z: jnp.sum(f(z)))(zs)
+    f = jax.jit(f)
+    e = 1e-6
+    num = np.zeros((B, KC))
+    for i in range(B):
+        for j in range(KC):
+            d = np.zeros((B, KC))
+            d[i, j] = e
+            num[i, j] = (jnp.sum(f(zs + d)) - jnp.sum(f(zs - d))) / (2 * e)
+    np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-9)
     with pytest.raises(ValueError, match="z_s"):
         kd_kl_loss(zs, zt[:, :2], y)
