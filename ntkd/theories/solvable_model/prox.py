@@ -79,12 +79,13 @@ def prox_core(omega, V, y, z_t, rho, T, h0, iters):
         # a few ulps of slack: XLA may round g differently in the bracket test and the step
         slack = 16 * jnp.finfo(h.dtype).eps * (1 + jnp.abs(h))
         inside = (new >= lo - slack) & (new <= hi + slack)
-        # Newton only while it at least halves the step (rtsafe); else bisect. Without this, Newton can
-        # bounce between the two flat ends of a large-V bracket forever.
+        # a full Newton step only while it at least halves the previous step; else half of it (inside the
+        # bracket) or bisection (outside). Plain Newton can bounce between the two flat ends of a large-V
+        # bracket forever; bisecting a bracket as wide as V from a warm start wastes the fixed step budget.
         newton = (inside & (2 * jnp.abs(dx) <= jnp.abs(dx_old))) | (jnp.abs(dx) <= slack)
-        mid = 0.5 * (lo + hi)
-        h_new = jnp.where(newton, jnp.clip(new, lo, hi), mid)
-        dx_old = jnp.where(newton, dx, 0.5 * (hi - lo))
+        half = jnp.clip(h - 0.5 * dx, lo, hi)
+        h_new = jnp.where(newton, jnp.clip(new, lo, hi), jnp.where(inside, half, 0.5 * (lo + hi)))
+        dx_old = jnp.where(newton, dx, h - h_new)
         return jnp.where(g == 0, h, h_new), lo, hi, dx_old
 
     h, _, _, _ = jax.lax.fori_loop(0, iters, step, (h, lo, hi, 2 * (hi - lo) + 1))

@@ -118,6 +118,12 @@ def _labels(p_plus, eps, ndim):
 
 
 # ------------------------------------------------------------------------------------ fixed-point driver
+def _bias_step(ef, ek):
+    """Newton step of the bias on E[f] = 0, capped at ±2: E[κ/(1 + Vκ)] → 0 when the fit saturates (tiny
+    λ), where the raw step overflows; the cap leaves the fixed point and its derivative unchanged."""
+    return jnp.clip(ef / jnp.maximum(ek, jnp.finfo(ek.dtype).tiny), -2.0, 2.0)
+
+
 def _relres(fx, x):
     return jnp.max(jnp.abs(fx - x) / jnp.maximum(1.0, jnp.abs(x)))
 
@@ -217,7 +223,7 @@ def _teacher_fields(x, th, h0, iters, n):
     f, k = -d1, d2 / (1 + V * d2)
     E = lambda a: jnp.sum(py * w[None, :] * a)
     Ek = E(k)
-    new = jnp.stack([alpha * E(sgn * f), alpha * delta * E(f * f), alpha * delta * Ek, b + E(f) / Ek])
+    new = jnp.stack([alpha * E(sgn * f), alpha * delta * E(f * f), alpha * delta * Ek, b + _bias_step(E(f), Ek)])
     return new, h
 
 
@@ -352,7 +358,7 @@ def _student_fields(x, th, h0, iters, n):
     Ek = E(k)
     dqh = alpha * delta * Ek
     new = jnp.stack([alpha * E(sgn * f), alpha * delta * E(f * f), dqh, alpha * delta * E(f * ft),
-                     alpha * jnp.sqrt(delta / t.q) * E(zt * f) + S / t.q * dqh, b + E(f) / Ek])
+                     alpha * jnp.sqrt(delta / t.q) * E(zt * f) + S / t.q * dqh, b + _bias_step(E(f), Ek)])
     return new, h
 
 
