@@ -120,7 +120,7 @@ def test_bad_inputs_are_refused_eagerly():
         bv.distilled_risk(ell, P * 2)
     with pytest.raises(ValueError, match="`p_t`"):
         bv.distilled_risk(ell, P[:3])
-    with pytest.raises(ValueError, match="`omega`"):
+    with pytest.raises(ValueError, match="`rho`"):
         bv.mixed_risk(ell, Y, P, 1.5)
     with pytest.raises(ValueError, match="`ell`"):
         bv.distilled_risk(ell[0], P[0])

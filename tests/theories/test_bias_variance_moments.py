@@ -29,7 +29,7 @@ ELL = SUPPORT @ WF - np.log(np.exp(SUPPORT @ WF).sum(1, keepdims=True))
 ELL = -ELL  # NumPy softmax-CE loss matrix of the fixed predictor
 
 
-def numpy_moments(n, omega):
+def numpy_moments(n, rho):
     ell = ELL
     pt = softmax(np.log(PSTAR) / 2.0, axis=1)
     w = WEIGHTS
@@ -39,7 +39,7 @@ def numpy_moments(n, omega):
     var_c, var_t = w @ (c - R) ** 2, w @ (t - w @ t) ** 2
     bias = w @ (t - c)
     # mixed estimator's per-example value given (x, y): (1-ω) ℓ_y + ω t; its variance by enumeration
-    vals = (1 - omega) * ell + omega * t[:, None]
+    vals = (1 - rho) * ell + rho * t[:, None]
     mean_mix = (w[:, None] * PSTAR * vals).sum()
     var_mix = (w[:, None] * PSTAR * (vals - mean_mix) ** 2).sum()
     return {"risk": R, "var_onehot": var_y / n, "var_bayes": var_c / n, "var_teacher": var_t / n,
@@ -49,7 +49,7 @@ def numpy_moments(n, omega):
 
 @pytest.fixture(scope="module")
 def stats():
-    return jax.jit(lambda k: bv.risk_estimator_stats(k, FTASK, loss_fn, TEACHER, n=20, reps=6000, omega=0.3))(
+    return jax.jit(lambda k: bv.risk_estimator_stats(k, FTASK, loss_fn, TEACHER, n=20, reps=6000, rho=0.3))(
         jax.random.PRNGKey(0))
 
 
@@ -58,15 +58,15 @@ def test_predicted_moments_match_enumeration():
     ell = loss_fn(SUPPORT)
     pt = TEACHER(SUPPORT)
     for n, om in [(1, 0.0), (20, 0.3), (500, 0.9)]:
-        m = bv.estimator_moments(ell, PSTAR, pt, n=n, weights=WEIGHTS, omega=om)
+        m = bv.estimator_moments(ell, PSTAR, pt, n=n, weights=WEIGHTS, rho=om)
         ref = numpy_moments(n, om)
         for k, v in ref.items():
             np.testing.assert_allclose(m[k], v, rtol=1e-10, err_msg=k)
         np.testing.assert_allclose(m["gap"], m["var_onehot"] - m["var_bayes"], rtol=1e-12)
-        # the grid minimum of the exact quadratic is at omega_star
+        # the grid minimum of the exact quadratic is at rho_star (the paper's ω*)
         grid = np.linspace(0, 1, 2001)
         mse = [numpy_moments(n, g)["mse_mixed"] for g in grid]
-        assert abs(grid[int(np.argmin(mse))] - float(m["omega_star"])) <= 1e-3
+        assert abs(grid[int(np.argmin(mse))] - float(m["rho_star"])) <= 1e-3
 
 
 def test_m1_m2_m3_monte_carlo_agrees_with_the_exact_moments(stats):
@@ -103,7 +103,7 @@ def test_m8_monte_carlo_best_omega_matches_optimal_mixing_weight():
     assert 0.15 < w_star < 0.85  # interior: the test is informative
     grid = jnp.linspace(0, 1, 21)
     run = jax.jit(jax.vmap(lambda om: bv.risk_estimator_stats(jax.random.PRNGKey(5), FTASK, loss_fn, TEACHER, n=n,
-                                                              reps=6000, omega=om)["mixed"]["mse"]))
+                                                              reps=6000, rho=om)["mixed"]["mse"]))
     mse = np.asarray(run(grid))  # common random numbers: one smooth curve
     assert abs(float(grid[int(np.argmin(mse))]) - w_star) <= 0.1
 

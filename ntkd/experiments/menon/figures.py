@@ -206,14 +206,14 @@ def _run_mixing(quick, progress):
     out = {"omega": omegas.tolist(), "reps": reps, "curves": []}
     for i, n in enumerate([100, 500, 2000]):
         def stats(om, i=i, n=n):
-            return bv.risk_estimator_stats(jax.random.PRNGKey(500 + i), task, f, teacher, n=n, reps=reps, omega=om,
+            return bv.risk_estimator_stats(jax.random.PRNGKey(500 + i), task, f, teacher, n=n, reps=reps, rho=om,
                                            pop_draws=pop)
         run = jax.jit(jax.vmap(stats))
         st = run(jnp.asarray(omegas))
         out["curves"].append({"N": n, "mse": np.asarray(st["mixed"]["mse"]).tolist(),
                               "mse_se": np.asarray(st["mixed"]["mse_se"]).tolist(),
                               "pred": np.asarray(st["predicted"]["mse_mixed"]).tolist(),
-                              "omega_star": float(st["predicted"]["omega_star"][0])})
+                              "omega_star": float(st["predicted"]["rho_star"][0])})
         if progress:
             print(f"mixing N={n}: ω* = {out['curves'][-1]['omega_star']:.3f}", file=progress, flush=True)
     return out

@@ -13,7 +13,8 @@ variance (Prop. 3): a good teacher has probabilities close to ``p*``, not just h
 * :mod:`.teachers`: the teacher zoo (exact, tempered, smoothed, logit noise, hard, memorizer, kernel).
 
 Conventions: K classes, softmax; binary is K = 2 with logits ``[0, z]`` (:func:`binary_logits`), which
-agrees with Ji & Zhu's single-logit loss. The mixing weight is ``omega`` (the paper's ω; ntkd's ``rho``).
+agrees with Ji & Zhu's single-logit loss. The mixing weight, the paper's ω, is the keyword ``rho`` (ntkd's
+soft fraction in every theory); ``rho_star`` is the paper's ω*.
 """
 from .estimators import (
                          LOSSES,

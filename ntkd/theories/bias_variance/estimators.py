@@ -7,7 +7,7 @@ a mean of one number per example:
 * one-hot (empirical) risk ``R̂ = mean_i ℓ(y_i, f(x_i)) = mean_i e_{y_i}ᵀ ℓ(f(x_i))``;
 * distilled risk ``R̃ = mean_i p^t(x_i)ᵀ ℓ(f(x_i))`` (teacher probabilities ``p^t``);
 * Bayes-distilled risk ``R̃_* = mean_i p*(x_i)ᵀ ℓ(f(x_i))`` (the distilled risk with ``p^t = p*``);
-* mixed risk ``(1 - ω) R̂ + ω R̃`` (ω = ``omega``, ntkd's soft fraction ``rho`` under its paper name).
+* mixed risk ``(1 - ω) R̂ + ω R̃``: the paper's ω is the keyword ``rho``, ntkd's soft fraction in every theory.
 
 Binary problems are ``K = 2`` with logits ``[0, z]`` (:func:`binary_logits`): softmax CE then equals Ji &
 Zhu's single-logit binary CE of ``z`` (:mod:`ntkd.losses`, label 1 ↔ class 1).
@@ -80,10 +80,10 @@ def check_labels(y, n, K, name="y"):
     return y
 
 
-def check_omega(omega, dtype):
-    w = as_float_array(omega, "omega").astype(dtype)
+def check_rho(rho, dtype):
+    w = as_float_array(rho, "rho").astype(dtype)
     if not all_true(w, lambda a: ((a >= 0) & (a <= 1)).all()):
-        raise ValueError(f"`omega` (weight of the teacher term) must lie in [0, 1]; got {omega!r}.")
+        raise ValueError(f"`rho` (the paper's ω, weight of the teacher term) must lie in [0, 1]; got {rho!r}.")
     return jnp.where((w >= 0) & (w <= 1), w, jnp.nan)
 
 
@@ -155,13 +155,13 @@ def bayes_distilled_risk(ell, p_star, *, per_example: bool = False):
     return _mean(v, per_example)
 
 
-def mixed_risk(ell, y, p_t, omega, *, per_example: bool = False):
-    """``(1 - ω) R̂ + ω R̃`` (§1.5 iv, the label/teacher mixture; ω = ``omega`` in [0, 1], out of range gives
+def mixed_risk(ell, y, p_t, rho, *, per_example: bool = False):
+    """``(1 - ω) R̂ + ω R̃`` (§1.5 iv, the label/teacher mixture; ω = ``rho`` in [0, 1], ntkd's soft fraction; out of range gives
     NaN when traced). ``ω = 0`` is :func:`empirical_risk`, ``ω = 1`` :func:`distilled_risk`."""
     ell = check_loss_matrix(ell)
-    w = check_omega(omega, ell.dtype)
+    w = check_rho(rho, ell.dtype)
     if w.ndim:
-        raise ValueError(f"`omega` must be a scalar (vmap over it for a grid); got shape {w.shape}.")
+        raise ValueError(f"`rho` must be a scalar (vmap over it for a grid); got shape {w.shape}.")
     hard = empirical_risk(ell, y, per_example=True)
     soft = distilled_risk(ell, p_t, per_example=True)
     return _mean((1 - w) * hard + w * soft, per_example)

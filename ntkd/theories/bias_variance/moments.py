@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from ..._core.checks import all_true, as_float_array, check_int
-from .estimators import check_loss_matrix, check_omega, check_probs, probs_valid
+from .estimators import check_loss_matrix, check_probs, check_rho, probs_valid
 from .tasks import bayes_probs, population, sample
 
 __all__ = [
@@ -56,7 +56,7 @@ def norm(v):
     return jnp.where(s > 0, jnp.sqrt(jnp.where(s > 0, s, 1)), 0)
 
 
-def _moments(ell, ps, pt, w, n, omega):
+def _moments(ell, ps, pt, w, n, rho):
     E = lambda v: jnp.sum(w * v)
     c = (ps * ell).sum(-1)
     t = (pt * ell).sum(-1)
@@ -67,7 +67,7 @@ def _moments(ell, ps, pt, w, n, omega):
     Eb = E(bdev)
     Vb, Cbc = E((bdev - Eb) ** 2), E((bdev - Eb) * (c - R))
     cs = E(norm(pt - ps) * norm(ell))
-    var_mix = (Vc + 2 * omega * Cbc + omega**2 * Vb + (1 - omega) ** 2 * G) / n
+    var_mix = (Vc + 2 * rho * Cbc + rho**2 * Vb + (1 - rho) ** 2 * G) / n
     return {
         "risk": R,
         "var_onehot": (Vc + G) / n,
@@ -80,25 +80,25 @@ def _moments(ell, ps, pt, w, n, omega):
         "mse_bound": Vt / n + cs**2,
         "teacher_distance": E(norm(pt - ps)),
         "var_mixed": var_mix,
-        "bias_mixed": omega * Eb,
-        "mse_mixed": var_mix + (omega * Eb) ** 2,
-        "omega_star": jnp.clip((G - Cbc) / (Vb + G + n * Eb**2), 0.0, 1.0),
+        "bias_mixed": rho * Eb,
+        "mse_mixed": var_mix + (rho * Eb) ** 2,
+        "rho_star": jnp.clip((G - Cbc) / (Vb + G + n * Eb**2), 0.0, 1.0),
     }
 
 
-def estimator_moments(ell, p_star, p_t, *, n, weights=None, omega=0.5) -> dict:
+def estimator_moments(ell, p_star, p_t, *, n, weights=None, rho=0.5) -> dict:
     """Predicted moments of the estimators at sample size ``N = n`` (scalar; vmap for a grid).
 
     Args: ``ell, p_star, p_t (M, K)``: loss vectors, Bayes and teacher probabilities at population inputs;
-    ``weights (M,)`` their probabilities (default ``1/M``); ``omega``: the mixing weight of the mixed estimator.
+    ``weights (M,)`` their probabilities (default ``1/M``); ``rho``: the mixing weight (the paper's ω) of the mixed estimator.
 
     Returns a dict of scalars: ``risk`` R(f); ``var_onehot``, ``var_bayes``, ``gap`` (= their difference,
     Lemma 1), ``var_teacher``, ``bias_teacher`` (``E b``), ``mse_teacher`` (Prop. 3 exact), ``bias_bound``
     (Cauchy–Schwarz ``E ‖p^t-p*‖ ‖ℓ‖``), ``mse_bound``, ``teacher_distance`` (``E ‖p^t - p*‖₂``),
-    ``var_mixed``, ``bias_mixed``, ``mse_mixed`` at ``omega``, and ``omega_star``.
+    ``var_mixed``, ``bias_mixed``, ``mse_mixed`` at ``rho``, and ``rho_star``.
     """
     ell, ps, pt, w, nn = _inputs(ell, p_star, p_t, weights, n)
-    return _moments(ell, ps, pt, w, nn, check_omega(omega, ell.dtype))
+    return _moments(ell, ps, pt, w, nn, check_rho(rho, ell.dtype))
 
 
 def optimal_mixing_weight(ell, p_star, p_t, *, n, weights=None):
@@ -106,7 +106,7 @@ def optimal_mixing_weight(ell, p_star, p_t, *, n, weights=None):
     of the quadratic; see the module docstring). ``ω* → 0`` as ``n → ∞`` unless the teacher is unbiased for
     this ``f`` (``E b = 0``)."""
     ell, ps, pt, w, nn = _inputs(ell, p_star, p_t, weights, n)
-    return _moments(ell, ps, pt, w, nn, jnp.zeros((), ell.dtype))["omega_star"]
+    return _moments(ell, ps, pt, w, nn, jnp.zeros((), ell.dtype))["rho_star"]
 
 
 def population_risk(loss_fn: Callable, task, *, key=None, draws: int = 2**16):
@@ -133,12 +133,12 @@ def _finite(task):
 
 
 def risk_estimator_stats(key, task, loss_fn: Callable, teacher: Callable, *, n: int, reps: int,
-                         omega: float = 0.5, pop_draws: int = 2**16) -> dict:
+                         rho: float = 0.5, pop_draws: int = 2**16) -> dict:
     """Measured and predicted statistics of the four estimators for one fixed predictor (§4.1 item 4).
 
     ``reps`` samples ``S`` of size ``n`` are drawn from ``task``; on each, ``ell = loss_fn(x)`` ``(n, K)`` and
     ``p^t = teacher(x)`` give ``R̂`` (``onehot``), ``R̃_*`` (``bayes``), ``R̃`` (``teacher``) and the mixture
-    at ``omega`` (``mixed``). The truth ``R(f)`` and the predictions come from :func:`population` (exact
+    at ``rho`` (``mixed``). The truth ``R(f)`` and the predictions come from :func:`population` (exact
     for a finite task, else ``pop_draws`` inputs).
 
     Returns ``{"risk", "risk_se", "predicted": estimator_moments(...), <estimator>: {"mean", "mean_se",
@@ -160,13 +160,13 @@ def risk_estimator_stats(key, task, loss_fn: Callable, teacher: Callable, *, n: 
         hard = jnp.take_along_axis(ell, y[:, None], axis=1)[:, 0].mean()
         bayes = (ps * ell).sum(-1).mean()
         soft = jnp.where(probs_valid(pt).all(), (pt * ell).sum(-1).mean(), jnp.nan)
-        return jnp.stack([hard, bayes, soft, (1 - omega) * hard + omega * soft])
+        return jnp.stack([hard, bayes, soft, (1 - rho) * hard + rho * soft])
 
     est = jax.vmap(one)(jax.random.split(k_rep, reps))  # (reps, 4)
     xp, wp = population(task, k_pop, pop_draws)
     ell_p = loss_fn(xp)
     pred = _moments(ell_p, bayes_probs(task, xp), teacher(xp), wp, jnp.asarray(n, ell_p.dtype),
-                    jnp.asarray(omega, ell_p.dtype))
+                    jnp.asarray(rho, ell_p.dtype))
     R = pred["risk"]
     c = (bayes_probs(task, xp) * ell_p).sum(-1)
     risk_se = 0.0 if _finite(task) else jnp.std(c, ddof=1) / jnp.sqrt(pop_draws)
