@@ -104,7 +104,7 @@ def test_prox_vmap_zero_variance_and_implicit_grad():
 
 # ------------------------------------------------------------------------------------------- teacher
 @pytest.mark.parametrize("lam_t,refs", [(0.1, (.1621, .1448, .1338)), (1.0, (.1928, .1584, .1385)),
-                                        (1e-2, (.1840, .1668, .1413))])
+                                        (1e-2, (.1840, .1668, .1413)), (1e-5, (.2020, .1910, .1432))])
 def test_teacher_fig6_T2(lam_t, refs):
     for a, ref in zip((2.0, 5.0, 9.0), refs):
         st = solve_teacher_state(a, lam_t, **P)
@@ -158,6 +158,7 @@ STUDENT_CASES = [  # (name, α, λ̃ (None: BO proxy), student keywords, expecte
     ("T8", 1.0, 0.15, {"lam": 1e-5, "rho": 1.0, "T": 1.0}, .2264),
     ("T8", 1.0, 0.15, {"lam": 1e-5, "rho": 1.0, "T": 10.0}, .2091),
     ("T9", 1.5, 0.1, {"lam": 1e-5, "rho": 1.0}, .2145),
+    ("Fig5 blue", 3.0, 1e-5, {"lam": 1e-5, "rho": 1.0}, .2080),  # λ̃ = 1e-5 teacher below α̃_S
     ("T12 BO proxy", 10.0, None, {"lam": 1e-5, "rho": 1.0}, .1636),
     ("T12 BO proxy", 2.0, None, {"lam": 1e-5, "rho": 1.0}, .1847),
 ]
