@@ -125,8 +125,10 @@ def train_classifier(apply_fn: Callable, params0, x, targets, *, steps: int, key
     def rows(tree, idx):
         return jax.tree_util.tree_map(lambda a: a[:, idx] if targets_per_run else a[idx], tree)
 
+    # data and key are arguments, not closed-over constants: one compiled program per shape, which the
+    # persistent compilation cache then serves to every later call
     @jax.jit
-    def chunk(params, opt_state, start, stop):
+    def chunk(params, opt_state, x, targets, key, start, stop):
         def body(i, carry):
             if batch_size is None:
                 xb, tb = x, targets
@@ -143,7 +145,7 @@ def train_classifier(apply_fn: Callable, params0, x, targets, *, steps: int, key
     bar.start_group()
     for stop in log_at.tolist():
         if stop > prev:
-            state = chunk(*state, prev, stop)
+            state = chunk(*state, x, targets, key, prev, stop)
         loss = np.asarray(observe(state[0], x, targets))
         if not np.isfinite(loss).all():
             raise FloatingPointError(f"train_classifier: the loss became non-finite by step {stop}; lower the "
