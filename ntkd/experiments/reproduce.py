@@ -14,7 +14,7 @@ from pathlib import Path
 __all__ = ["PAPERS", "reproduce", "plot", "names"]
 
 #: paper prefix -> module of its figure catalogue
-PAPERS = {"ji-zhu": "ntkd.experiments.ji_zhu.figures"}
+PAPERS = {"ji-zhu": "ntkd.experiments.ji_zhu.figures", "kamath": "ntkd.experiments.kamath.figures"}
 
 
 def _catalogue(paper: str):

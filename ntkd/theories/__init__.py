@@ -6,4 +6,6 @@ share moves down to those modules; ``tests/test_layout.py`` checks it).
 
 * :mod:`ntkd.theories.transfer_risk`: Ji & Zhu (2020), knowledge distillation in wide networks: effective
   logits, the converged student, transfer risk and its bound, data inefficiency, imperfect teachers.
+* :mod:`ntkd.theories.crossfit`: Dao, Kamath et al. (2021), knowledge distillation as semiparametric
+  inference: cross-fitted teachers, orthogonal and γ-corrected losses.
 """
