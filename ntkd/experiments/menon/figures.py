@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..._core.linalg import with_float64
+from ..._core.linalg import mm, with_float64
 from ..._core.progress import compile_stats
 from ...kernels import mlp_kernel_fn
 from ...theories import bias_variance as bv
@@ -50,7 +50,7 @@ def t1_instance(scale: float = 0.8):
 
 
 def _f(W):
-    return lambda x: bv.loss_vector(x @ jnp.asarray(W, x.dtype).T)
+    return lambda x: bv.loss_vector(mm(x, jnp.asarray(W, x.dtype).T))
 
 
 def _teachers(task):
