@@ -128,7 +128,7 @@ def test_softmax_regression_matches_sklearn_and_implicit_gradient():
 
     phi = S.affine_features(jnp.asarray(XTR))
     l2 = 0.01
-    w = S.softmax_regression(phi, jnp.asarray(YTR), l2=l2, iters=300)
+    w = S.softmax_regression(phi, jnp.asarray(YTR), l2=l2, iters=300, num_classes=3)
     grad_norm = np.abs(np.asarray(jax.grad(S.softmax_objective)(w, phi, jax.nn.one_hot(YTR, 3), l2))).max()
     assert grad_norm < 1e-9
     # sklearn: C = 1/(n l2), its intercept unpenalised -> compare with the penalty on the weights only
@@ -147,7 +147,9 @@ def test_softmax_regression_matches_sklearn_and_implicit_gradient():
     lams = jnp.array([0.01, 0.1])
     np.testing.assert_allclose(jax.vmap(lambda lam: f(q0, lam))(lams), [float(f(q0, v)) for v in lams], rtol=1e-10)
     with pytest.raises(ValueError, match="`l2`"):
-        S.softmax_regression(phi, jnp.asarray(YTR), l2=0.0)
+        S.softmax_regression(phi, jnp.asarray(YTR), l2=0.0, num_classes=3)
+    with pytest.raises(ValueError, match="num_classes"):
+        S.softmax_regression(phi, jnp.asarray(YTR))
 
 
 def test_metrics_against_numpy():

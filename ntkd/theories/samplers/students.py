@@ -118,10 +118,10 @@ def _fit_bwd(iters, res, wbar):
 _softmax_fit.defvjp(_fit_fwd, _fit_bwd)
 
 
-def softmax_regression(phi, q, *, l2=1e-4, iters: int = 500):
+def softmax_regression(phi, q, *, l2=1e-4, iters: int = 500, num_classes=None):
     """Multinomial logistic regression W* = argmin ``softmax_objective`` on features ``phi (n, p)`` with
-    targets ``q``: probabilities ``(n, K)`` (soft teacher labels) or int labels ``(n,)`` -> one-hot with
-    K = max + 1... pass ``q`` one-hot for a fixed K. Returns ``W (p, K)``; predicted scores ``φ W``.
+    targets ``q``: probabilities ``(n, K)`` (soft teacher labels) or int labels ``(n,)`` with
+    ``num_classes`` = K (one-hot). Returns ``W (p, K)``; predicted scores ``φ W``.
 
     ``l2 > 0`` makes the minimiser unique (it also fixes the softmax gauge: the columns of W sum to 0).
     Solved by ``iters`` monotone bound-optimisation steps; ``jax.grad`` goes through the implicit function
@@ -131,7 +131,9 @@ def softmax_regression(phi, q, *, l2=1e-4, iters: int = 500):
     phi = jnp.asarray(phi)
     q = jnp.asarray(q)
     if jnp.issubdtype(q.dtype, jnp.integer):
-        q = jax.nn.one_hot(q, int(q.max()) + 1, dtype=phi.dtype)
+        if num_classes is None:
+            raise ValueError("integer labels `q` need `num_classes` (K); or pass one-hot/soft targets (n, K).")
+        q = jax.nn.one_hot(q, check_int(num_classes, "num_classes", minimum=2), dtype=phi.dtype)
     if phi.ndim != 2 or q.ndim != 2 or q.shape[0] != phi.shape[0]:
         raise ValueError(f"`phi` must be (n, p) and `q` (n, K) with the same n; got {phi.shape}, {q.shape}.")
     l2 = jnp.asarray(l2, phi.dtype)
