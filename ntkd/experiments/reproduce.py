@@ -14,7 +14,8 @@ from pathlib import Path
 __all__ = ["PAPERS", "reproduce", "plot", "names"]
 
 #: paper prefix -> module of its figure catalogue
-PAPERS = {"ji-zhu": "ntkd.experiments.ji_zhu.figures", "kamath": "ntkd.experiments.kamath.figures"}
+PAPERS = {"ji-zhu": "ntkd.experiments.ji_zhu.figures", "kamath": "ntkd.experiments.kamath.figures",
+          "menon": "ntkd.experiments.menon.figures"}
 
 
 def _catalogue(paper: str):

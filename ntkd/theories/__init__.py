@@ -8,4 +8,7 @@ share moves down to those modules; ``tests/test_layout.py`` checks it).
   logits, the converged student, transfer risk and its bound, data inefficiency, imperfect teachers.
 * :mod:`ntkd.theories.crossfit`: Dao, Kamath et al. (2021), knowledge distillation as semiparametric
   inference: cross-fitted teachers, orthogonal and γ-corrected losses.
+* :mod:`ntkd.theories.bias_variance`: Menon et al. (2020), distillation as risk estimation: one-hot,
+  distilled, Bayes-distilled and mixed risks, their bias–variance, the optimal mixing weight, the
+  empirical-Bernstein bound, tasks with exact p*, the teacher zoo.
 """
