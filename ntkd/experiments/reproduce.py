@@ -15,7 +15,7 @@ __all__ = ["PAPERS", "reproduce", "plot", "names"]
 
 #: paper prefix -> module of its figure catalogue
 PAPERS = {"ji-zhu": "ntkd.experiments.ji_zhu.figures", "kamath": "ntkd.experiments.kamath.figures",
-          "menon": "ntkd.experiments.menon.figures"}
+          "menon": "ntkd.experiments.menon.figures", "malach": "ntkd.experiments.malach.figures"}
 
 
 def _catalogue(paper: str):

@@ -11,4 +11,6 @@ share moves down to those modules; ``tests/test_layout.py`` checks it).
 * :mod:`ntkd.theories.bias_variance`: Menon et al. (2020), distillation as risk estimation: one-hot,
   distilled, Bayes-distilled and mixed risks, their bias–variance, the optimal mixing weight, the
   empirical-Bernstein bound, tasks with exact p*, the teacher zoo.
+* :mod:`ntkd.theories.samplers`: Kaplun, Malach, Nakkiran & Shalev-Shwartz (2022), samplers as teachers:
+  tasks with exact D(y|x), k-NN and kernel-machine teachers, students, sampler metrics and bounds.
 """
