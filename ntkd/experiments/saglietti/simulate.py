@@ -77,8 +77,8 @@ def _seed(key, lam_t, lam, rho, T, p_plus, delta, *, n_features, n_samples, n_st
         return (jnp.sum(loss_terms(h, zt, y, rho, T, 1.0)) + 0.5 * lam * jnp.sum(p[0] ** 2)) / M
 
     (ws, bs), gs, ks = _lbfgs(fs, (jnp.zeros(k, dt), zero), gtol, max_steps)
-    mt, qt = jnp.dot(wt, v) / N, jnp.sum(wt**2) / N
-    m, q, S = jnp.dot(ws, v[:k]) / N, jnp.sum(ws**2) / N, jnp.dot(ws, wt[:k]) / N
+    mt, qt = jnp.sum(wt * v) / N, jnp.sum(wt**2) / N
+    m, q, S = jnp.sum(ws * v[:k]) / N, jnp.sum(ws**2) / N, jnp.sum(ws * wt[:k]) / N
     return {"teacher_m": mt, "teacher_q": qt, "teacher_b": bt, "m": m, "q": q, "S": S, "b": bs,
             "teacher_grad": gt, "student_grad": gs, "teacher_steps": kt_steps, "student_steps": ks}
 
