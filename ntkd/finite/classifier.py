@@ -19,7 +19,7 @@ import optax
 
 from .._core.checks import check_finite, check_inputs_2d, check_int
 from .._core.progress import Progress
-from .train import geometric_steps
+from .train import log_schedule, training_setup
 
 __all__ = ["ClassifierLog", "train_classifier", "softmax_cross_entropy"]
 
@@ -71,24 +71,9 @@ def train_classifier(apply_fn: Callable, params0, x, targets, *, steps: int, key
       ``(params, log)``: the final parameters (with the runs axis when ``runs`` is given) and a
       :class:`ClassifierLog` of NumPy arrays. A non-finite training loss raises ``FloatingPointError``.
     """
-    if not callable(apply_fn):
-        raise ValueError("`apply_fn` must be callable as apply_fn(params, x).")
-    steps = check_int(steps, "steps", minimum=0)
+    steps, optimizer, single, B, leaves0, params0 = training_setup(apply_fn, steps, optimizer, 1e-3, params0, runs)
     loss_fn = softmax_cross_entropy if loss_fn is None else loss_fn
-    optimizer = optax.adam(1e-3) if optimizer is None else optimizer
-    if not hasattr(optimizer, "init") or not hasattr(optimizer, "update"):
-        raise ValueError("`optimizer` must be an optax GradientTransformation, e.g. optax.sgd(0.1).")
-    single = runs is None
-    B = 1 if single else check_int(runs, "runs", minimum=1)
-    leaves0 = jax.tree_util.tree_leaves(params0)
-    if not leaves0:
-        raise ValueError("`params0` has no arrays; pass the parameters of the network.")
     dtype = leaves0[0].dtype
-    if single:
-        params0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a)[None], params0)
-    elif any(jnp.shape(l)[:1] != (B,) for l in leaves0):
-        raise ValueError(f"with `runs`={B}, every leaf of `params0` needs a leading axis of {B} runs "
-                         "(e.g. jax.vmap(init_fn)(keys)).")
     x = check_inputs_2d(x, "x").astype(dtype)
     n = x.shape[0]
     lead = (B, n) if targets_per_run else (n,)
@@ -108,10 +93,7 @@ def train_classifier(apply_fn: Callable, params0, x, targets, *, steps: int, key
         x_test = check_inputs_2d(x_test, "x_test").astype(dtype)
         if x_test.shape[1] != x.shape[1]:
             raise ValueError(f"`x_test` has {x_test.shape[1]} features but `x` has {x.shape[1]}.")
-    log_at = geometric_steps(max(steps, 1)) if log_steps is None else np.asarray(log_steps, int)
-    if log_at.ndim != 1 or (np.diff(log_at) <= 0).any() or (log_at < 0).any() or (log_at > steps).any():
-        raise ValueError(f"`log_steps` must be increasing integers in [0, {steps}]; got {log_steps!r}.")
-    log_at = np.unique(np.concatenate([log_at, [steps]]))
+    log_at = log_schedule(log_steps, steps)
     t_axis = 0 if targets_per_run else None
 
     def mean_loss(p, xb, tb):

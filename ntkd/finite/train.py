@@ -84,6 +84,36 @@ def online_sampler(target: Callable, *, d: int = 2, scale: float = 5.0, dtype=No
     return sampler
 
 
+def training_setup(apply_fn, steps, optimizer, default_lr, params0, runs):
+    """The checks and run axis shared by the trainers: ``(steps, optimizer, single, B, leaves0, params0)``
+    with ``params0`` given a leading runs axis (of 1 for a single run)."""
+    if not callable(apply_fn):
+        raise ValueError("`apply_fn` must be callable as apply_fn(params, x).")
+    steps = check_int(steps, "steps", minimum=0)
+    optimizer = optax.adam(default_lr) if optimizer is None else optimizer
+    if not hasattr(optimizer, "init") or not hasattr(optimizer, "update"):
+        raise ValueError("`optimizer` must be an optax GradientTransformation, e.g. optax.sgd(0.1).")
+    single = runs is None
+    B = 1 if single else check_int(runs, "runs", minimum=1)
+    leaves0 = jax.tree_util.tree_leaves(params0)
+    if not leaves0:
+        raise ValueError("`params0` has no arrays; pass the parameters of the network.")
+    if single:
+        params0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a)[None], params0)
+    elif any(jnp.shape(l)[:1] != (B,) for l in leaves0):
+        raise ValueError(f"with `runs`={B}, every leaf of `params0` needs a leading axis of {B} runs "
+                         "(e.g. jax.vmap(init_fn)(keys)).")
+    return steps, optimizer, single, B, leaves0, params0
+
+
+def log_schedule(log_steps, steps):
+    """The logging steps: ``log_steps`` (default :func:`geometric_steps`) checked, with ``steps`` added."""
+    log_at = geometric_steps(max(steps, 1)) if log_steps is None else np.asarray(log_steps, int)
+    if log_at.ndim != 1 or (np.diff(log_at) <= 0).any() or (log_at < 0).any() or (log_at > steps).any():
+        raise ValueError(f"`log_steps` must be increasing integers in [0, {steps}]; got {log_steps!r}.")
+    return np.unique(np.concatenate([log_at, [steps]]))
+
+
 def _tree_sq_dist(a, b):
     return sum(jnp.sum((x - y) ** 2) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))
 
@@ -129,23 +159,8 @@ def train_kd(apply_fn: Callable, params0, data, *, rho=1.0, T=1.0, optimizer=Non
       ``(params, log)``: the final parameters (with the runs axis when ``runs`` is given) and a
       :class:`TrainLog` of NumPy arrays.
     """
-    if not callable(apply_fn):
-        raise ValueError("`apply_fn` must be callable as apply_fn(params, x).")
-    steps = check_int(steps, "steps", minimum=0)
-    optimizer = optax.adam(1e-2) if optimizer is None else optimizer
-    if not hasattr(optimizer, "init") or not hasattr(optimizer, "update"):
-        raise ValueError("`optimizer` must be an optax GradientTransformation, e.g. optax.sgd(0.1).")
-    single = runs is None
-    B = 1 if single else check_int(runs, "runs", minimum=1)
-    leaves0 = jax.tree_util.tree_leaves(params0)
-    if not leaves0:
-        raise ValueError("`params0` has no arrays; pass the parameters of the network.")
+    steps, optimizer, single, B, leaves0, params0 = training_setup(apply_fn, steps, optimizer, 1e-2, params0, runs)
     dtype = leaves0[0].dtype
-    if single:
-        params0 = jax.tree_util.tree_map(lambda a: jnp.asarray(a)[None], params0)
-    elif any(jnp.shape(l)[:1] != (B,) for l in leaves0):
-        raise ValueError(f"with `runs`={B}, every leaf of `params0` needs a leading axis of {B} runs "
-                         "(e.g. jax.vmap(init_fn)(keys)).")
 
     def per_run(v, name, check):
         a = check(v).astype(dtype)
@@ -195,10 +210,7 @@ def train_kd(apply_fn: Callable, params0, data, *, rho=1.0, T=1.0, optimizer=Non
         if x_test.shape[1] != x_eval.shape[1]:
             raise ValueError(f"`x_test` has {x_test.shape[1]} features but the data have {x_eval.shape[1]}.")
 
-    log_at = geometric_steps(max(steps, 1)) if log_steps is None else np.asarray(log_steps, int)
-    if log_at.ndim != 1 or (np.diff(log_at) <= 0).any() or (log_at < 0).any() or (log_at > steps).any():
-        raise ValueError(f"`log_steps` must be increasing integers in [0, {steps}]; got {log_steps!r}.")
-    log_at = np.unique(np.concatenate([log_at, [steps]]))
+    log_at = log_schedule(log_steps, steps)
 
     def model(p, p0):
         return linearize(apply_fn, p0) if linearized else apply_fn
