@@ -15,7 +15,8 @@ __all__ = ["PAPERS", "reproduce", "plot", "names"]
 
 #: paper prefix -> module of its figure catalogue
 PAPERS = {"ji-zhu": "ntkd.experiments.ji_zhu.figures", "kamath": "ntkd.experiments.kamath.figures",
-          "menon": "ntkd.experiments.menon.figures", "malach": "ntkd.experiments.malach.figures"}
+          "menon": "ntkd.experiments.menon.figures", "malach": "ntkd.experiments.malach.figures",
+          "saglietti": "ntkd.experiments.saglietti.figures"}
 
 
 def _catalogue(paper: str):

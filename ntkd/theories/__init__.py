@@ -13,4 +13,7 @@ share moves down to those modules; ``tests/test_layout.py`` checks it).
   empirical-Bernstein bound, tasks with exact p*, the teacher zoo.
 * :mod:`ntkd.theories.samplers`: Kaplun, Malach, Nakkiran & Shalev-Shwartz (2022), samplers as teachers:
   tasks with exact D(y|x), k-NN and kernel-machine teachers, students, sampler metrics and bounds.
+* :mod:`ntkd.theories.solvable_model`: Saglietti & Zdeborová (2022), replica learning curves of a sparse
+  KD student on a Gaussian mixture (teacher, BO-proxy teacher, student fixed points; the paper's soft
+  fraction χ is ``rho``, its cluster fraction ρ is ``p_plus``).
 """
