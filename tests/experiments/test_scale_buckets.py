@@ -4,16 +4,14 @@
   of the unpadded program on the same 24 points, to rounding: converged (Cholesky) and finite-t (eigh)
   students, float64 and float32, with the oracle reference;
 * ``size_buckets`` maps sizes onto its ladder;
-* a sweep with buckets compiles one grid program per bucket (n = 5 and 8 share one; the largest n is its
-  own bucket, with n_valid = N) and its rows equal the unbucketed sweep's.
+* (a bucketed sweep compiles one grid program per bucket: tests/experiments/test_scale_shards.py; its rows
+  equal the unpadded ``evaluate_grid``: tests/experiments/test_ji_zhu_sweep.py.)
 """
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from ntkd.experiments.engine import batch_size, size_buckets
-from ntkd.experiments.ji_zhu import sweep as S
-from ntkd.experiments.store import ResultsStore
 from ntkd.kernels import shared_mlp_kernel_fn
 from ntkd.theories.transfer_risk.grid import (
     METRICS,
@@ -101,35 +99,3 @@ def test_size_buckets_ladder():
     # one batch size per unit: at most its blocks (to a device multiple), at most what memory allows
     assert batch_size(3, 1.0, 4.0, 0, 1) == 3 and batch_size(3, 1.0, 4.0, 0, 2) == 4
     assert batch_size(8, 2**30, 2.0, 0, 1) == 2 and batch_size(8, 1.0, 4.0, 1, 1) == 1
-
-
-SWEEP = {
-    "name": "buckets", "seed": 5,
-    "task": {"kind": "kernel_teacher", "modes": 6, "fit_n": 64, "stop_time": 30.0},
-    "student": {"depth": 2},
-    "grid": {"rho": [1.0, 0.8], "T": [5.0], "t": [INF], "n": [5, 8, 24], "seeds": 3},
-    "eval": {"n_test": 41, "n_ref": 30},
-}
-
-
-def _rows(path):
-    with ResultsStore(path, read_only=True) as st:
-        return {(r["n"], r["seed"], r["rho"]): [r[m] for m in METRICS] for r in st.rows()}
-
-
-def test_bucketed_sweep_compiles_one_program_per_bucket_and_keeps_the_rows(tmp_path):
-    cfg = S.SweepConfig.from_dict(SWEEP)
-    kfn = S._student_kernel(cfg.student, 2)
-    prog = compiled_grid(kfn, "chol", 0.0, True, batched=True, padded=True)
-    before = prog._cache_size()
-    S.run_sweep(cfg, tmp_path / "b", progress=None)
-    assert prog._cache_size() - before == len(set(size_buckets(SWEEP["grid"]["n"]).values())) == 2
-    S.run_sweep(cfg, tmp_path / "u", progress=None, buckets=False)
-    b, u = _rows(tmp_path / "b" / "results.sqlite"), _rows(tmp_path / "u" / "results.sqlite")
-    assert b.keys() == u.keys() and len(b) == cfg.n_rows()
-    for key in b:
-        for m, x, y in zip(METRICS, b[key], u[key]):
-            if m in ("risk", "error", "bound", "teacher_error"):
-                assert x == y, (key, m)
-            else:
-                np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-12, err_msg=f"{key} {m}")

@@ -2,6 +2,7 @@
 store, ``ntkd merge`` joins them.
 
 * ``shard_units`` deals whole units out deterministically: the shards are disjoint and cover every unit;
+* the one-process run compiles one grid program per bucket of n (6 and 12 padded, 20 its own);
 * two local CPU processes of one ``jax.distributed`` job (coordinator on localhost), merged, give the
   rows of a one-process run bitwise;
 * merge deduplicates (merging a shard again, or the full run on top, adds nothing) and refuses a store of
@@ -16,10 +17,10 @@ import sys
 import pytest
 
 from ntkd.cli import main
-from ntkd.experiments.engine import Unit, parse_shard, shard_units
+from ntkd.experiments.engine import Unit, parse_shard, shard_units, size_buckets
 from ntkd.experiments.ji_zhu import sweep as S
 from ntkd.experiments.store import ResultsStore, merge_stores
-from ntkd.theories.transfer_risk.grid import METRICS
+from ntkd.theories.transfer_risk.grid import METRICS, compiled_grid
 
 INF = float("inf")
 CFG = {
@@ -78,11 +79,21 @@ def test_shards_are_a_deterministic_partition_of_the_units():
 @pytest.fixture(scope="module")
 def single(tmp_path_factory):
     d = tmp_path_factory.mktemp("single")
-    S.run_sweep(S.SweepConfig.from_dict(CFG), d, progress=None)
-    return d / "results.sqlite"
+    cfg = S.SweepConfig.from_dict(CFG)
+    prog = compiled_grid(S._student_kernel(cfg.student, 1), "chol", 0.0, True, batched=True, padded=True)
+    before = prog._cache_size()
+    S.run_sweep(cfg, d, progress=None)
+    programs = prog._cache_size() - before
+    return d / "results.sqlite", programs
+
+
+def test_one_grid_program_per_bucket(single):
+    assert size_buckets(CFG["grid"]["n"]) == {6: 8, 12: 16, 20: 20}
+    assert single[1] == 3
 
 
 def test_two_jax_distributed_processes_merge_to_the_one_process_rows(tmp_path, single):
+    single = single[0]
     cfg = tmp_path / "cfg.toml"
     cfg.write_text(_toml(CFG))
     with socket.socket() as s:
@@ -112,8 +123,9 @@ def test_two_jax_distributed_processes_merge_to_the_one_process_rows(tmp_path, s
 
 
 def test_merge_refuses_a_store_of_another_configuration(tmp_path, single):
-    other = dict(CFG, seed=12, grid=dict(CFG["grid"], n=[6], seeds=1))
-    S.run_sweep(S.SweepConfig.from_dict(other), tmp_path / "other", progress=None)
+    single = single[0]
+    with ResultsStore(tmp_path / "other" / "results.sqlite", S.SCHEMA) as st:  # another sweep's (empty) store
+        st.claim('{"other": 1}', "f" * 64, "0")
     with pytest.raises(ValueError, match="another configuration"):
         merge_stores(tmp_path / "m" / "results.sqlite", [single, tmp_path / "other" / "results.sqlite"])
     merge_stores(tmp_path / "m2" / "results.sqlite", [tmp_path / "other" / "results.sqlite"])
