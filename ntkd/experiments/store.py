@@ -35,7 +35,7 @@ from typing import NamedTuple, Optional
 
 from .._core.io import write_text_atomic
 
-__all__ = ["ResultsStore", "Schema", "merge_stores"]
+__all__ = ["ResultsStore", "Schema", "merge_stores", "refuse_other_config"]
 
 _TYPES = ("TEXT", "INTEGER", "REAL")
 
@@ -203,9 +203,7 @@ class ResultsStore:
                     ("started_at", repr(time.time())), ("schema", self.schema.to_json())])
             return False
         if old != config_hash:
-            raise ValueError(f"{self.path} holds the results of a different sweep configuration "
-                             f"(hash {old[:12]}, this one {config_hash[:12]}); use another --out "
-                             "directory, or delete the store to start over.")
+            raise ValueError(other_config_message(self.path, self.get_meta("config"), config_json, old, config_hash))
         return True
 
     # -- blocks ------------------------------------------------------------------------------------------
@@ -273,6 +271,40 @@ class ResultsStore:
         except ImportError as e:
             raise ImportError("to_pandas needs pandas (`pip install pandas`); to_csv and rows() do not.") from e
         return pd.read_sql_query("SELECT * FROM results ORDER BY id", self._db)
+
+
+def _flat(d, prefix=""):
+    out = {}
+    for k, v in (d.items() if isinstance(d, dict) else []):
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def other_config_message(path, stored_json, config_json, stored_hash, config_hash) -> str:
+    """The refusal of a store bound to another configuration, naming the keys that differ."""
+    try:
+        a, b = _flat(json.loads(stored_json or "{}")), _flat(json.loads(config_json))
+        keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    except ValueError:
+        keys = []
+    which = f" (keys that differ: {', '.join(keys)})" if keys else ""
+    return (f"{path} holds the results of a different sweep configuration{which}; hash {stored_hash[:12]}, this "
+            f"one {config_hash[:12]}. Use another --out directory, or delete the store to start over.")
+
+
+def refuse_other_config(path, config_json: str, config_hash: str) -> None:
+    """Before a run writes anything: raise (as :meth:`ResultsStore.claim` would) when the store at
+    ``path`` exists and holds another configuration. Reads only."""
+    path = Path(path)
+    if not path.exists():
+        return
+    with ResultsStore(path, read_only=True) as st:
+        old = st.get_meta("config_hash")
+        if old is not None and old != config_hash:
+            raise ValueError(other_config_message(path, st.get_meta("config"), config_json, old, config_hash))
 
 
 def _real(v):

@@ -486,3 +486,24 @@ def test_fig5_checks_need_paired_seed_margins_and_every_n():
     assert [ok for _, ok, _ in fig5_checks(*rows(best_gain=0.0))][0] is False  # no gain beyond the seed spread
     bad = [ok for _, ok, _ in fig5_checks(*rows(flip_n=128))]
     assert bad[2] is False and bad[3] is True  # one n with the wrong sign breaks "every n"
+
+
+def test_a_refused_config_changes_nothing_on_disk_and_names_the_keys(tmp_path):
+    import jax
+
+    cfg = S.SweepConfig.from_dict(dict(SMALL, grid=dict(SMALL["grid"], n=[8], seeds=1)))
+    x64 = jax.config.jax_enable_x64
+    with jax.enable_x64(False):
+        S.run_sweep(cfg, tmp_path, progress=None)
+        assert not jax.config.jax_enable_x64  # the float64 sweep ran in a scope, the setting is as it was
+    assert jax.config.jax_enable_x64 == x64
+    before = (tmp_path / "config.json").read_text()
+    other = S.SweepConfig.from_dict(dict(SMALL, grid=dict(SMALL["grid"], n=[8], seeds=1, T=[3.0])))
+    with pytest.raises(ValueError, match=r"keys that differ: grid\.T"):
+        S.run_sweep(other, tmp_path, progress=None)
+    assert (tmp_path / "config.json").read_text() == before
+    # run-time knobs are not part of the results' identity: a resume may change them
+    knobs = S.SweepConfig.from_dict(dict(SMALL, grid=dict(SMALL["grid"], n=[8], seeds=1),
+                                         eval=dict(SMALL["eval"], seed_chunk=2, memory_gib=1.0)))
+    assert knobs.hash() == cfg.hash() and knobs.to_json() != cfg.to_json()
+    S.run_sweep(knobs, tmp_path, progress=None)

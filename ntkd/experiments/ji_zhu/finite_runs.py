@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..._core.io import write_text_atomic
 from ...theories.transfer_risk.tasks import gaussian_mixture, sample_inputs
 from ..config import dtype_name, fail, read_toml, section, top_level
 from ..plotting import pyplot, verdict
@@ -131,18 +132,25 @@ def _data(cfg, jnp, jax):
 
 
 def run_finite(cfg: dict, out, *, progress=sys.stderr) -> dict:
-    """Run a validated finite-width config into ``out``; returns the summary data."""
+    """Run a validated finite-width config into ``out``; returns the summary data. A float64 config runs
+    in a ``jax.enable_x64`` scope (the process's setting is left as it was)."""
     import jax
 
     if cfg["dtype"] == "float64":
-        jax.config.update("jax_enable_x64", True)
+        with jax.enable_x64(True):
+            return _run_finite(cfg, out, progress=progress)
+    return _run_finite(cfg, out, progress=progress)
+
+
+def _run_finite(cfg: dict, out, *, progress=sys.stderr) -> dict:
+    import jax
     import jax.numpy as jnp
 
     from ... import finite as F
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(cfg, indent=1))
+    write_text_atomic(out / "config.json", json.dumps(cfg, indent=1))
     t0 = time.perf_counter()
     m, t = cfg["model"], cfg["train"]
     common = dict(depth=m["depth"], activation=m["activation"], W_std=m["W_std"], b_std=m["b_std"])
@@ -174,7 +182,7 @@ def run_finite(cfg: dict, out, *, progress=sys.stderr) -> dict:
     if comp != "weight_change":
         res["empirical_ntk_method"] = "structured"  # ntkd.finite.compare's choice (ntkd.empirical_ntk)
     res["seconds"] = round(time.perf_counter() - t0, 1)
-    (out / "results.json").write_text(json.dumps(res, indent=1))
+    write_text_atomic(out / "results.json", json.dumps(res, indent=1))
     plot_finite(cfg, res, out)
     return res
 
@@ -284,4 +292,4 @@ def plot_finite(cfg, res, out: Path) -> None:
     fig.savefig(out / f"{comp}.png", dpi=120)
     plt.close(fig)
     head = [f"## {cfg['name']} ({comp})", "", f"Config: `{out / 'config.json'}`; {res['seconds']} s.", ""]
-    (out / "summary.md").write_text("\n".join(head + lines + [""]))
+    write_text_atomic(out / "summary.md", "\n".join(head + lines + [""]))

@@ -24,12 +24,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from ... import _version
+from ..._core.io import write_text_atomic
 from ...kernels import shared_mlp_kernel_fn
 from ...theories.transfer_risk.grid import BETAS, METRICS, compiled_grid, grid_points, oracle_reference
 from ...theories.transfer_risk.tasks import sample_inputs
 from ..config import as_list, dtype_name, fail, fmt, json_default, num_list, read_toml, section, top_level, typed
 from ..engine import Unit, batch_size, device_mesh, replicated, run_units, shard_seeds, size_buckets
-from ..store import Schema
+from ..store import Schema, refuse_other_config
 from .teachers import init_outputs, task_teacher
 
 __all__ = ["SweepConfig", "load_config", "run_sweep", "validated_task", "SCHEMA", "COORDS", "METRICS"]
@@ -86,6 +87,10 @@ _EVAL_KEYS = {
     "seed_chunk": (0, int, False),
     "memory_gib": (4.0, float, False),
 }
+
+
+#: eval keys that change how a sweep runs, not its results (left out of the configuration hash)
+RUNTIME_KEYS = ("seed_chunk", "memory_gib")
 
 
 _TOP_KEYS = {"name", "seed", "dtype", "task", "student", "grid", "eval", "figure"}
@@ -195,7 +200,12 @@ class SweepConfig:
         return json.dumps(d, sort_keys=True, default=json_default)
 
     def hash(self) -> str:
-        return hashlib.sha256(self.to_json().encode()).hexdigest()
+        """The identity of the results: everything but the run-time knobs ``eval.seed_chunk`` and
+        ``eval.memory_gib``, which change how blocks are batched, not what they hold (a resumed run may
+        change them)."""
+        d = json.loads(self.to_json())
+        d["eval"] = {k: v for k, v in d["eval"].items() if k not in RUNTIME_KEYS}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
     def variants(self) -> list:
         """The task variants: the cartesian product of the list-valued task keys, as (label, task dict)."""
@@ -304,14 +314,26 @@ def run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opti
     partition: :func:`ntkd.experiments.engine.shard_units`) into this ``out``; run the N shards anywhere
     (array jobs, one process per host) and join their folders with ``ntkd merge``. The merged rows
     equal a one-process run's.
+
+    A float64 config runs in a ``jax.enable_x64`` scope: the process's JAX setting is left as it was. A
+    store of another configuration is refused before anything is written (the message names the keys
+    that differ).
     """
+    if config.dtype == "float64":
+        with jax.enable_x64(True):
+            return _run_sweep(config, out, progress=progress, max_blocks=max_blocks, buckets=buckets, shard=shard)
+    return _run_sweep(config, out, progress=progress, max_blocks=max_blocks, buckets=buckets, shard=shard)
+
+
+def _run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Optional[int] = None,
+               buckets: bool = True, shard: Optional[tuple] = None) -> Path:
+    """The body of :func:`run_sweep`, in the caller's JAX precision."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.sqlite"
-    if config.dtype == "float64" and not jax.config.jax_enable_x64:
-        jax.config.update("jax_enable_x64", True)
     dtype = jnp.float64 if config.dtype == "float64" else jnp.float32
-    (out / "config.json").write_text(config.to_json())
+    refuse_other_config(path, config.to_json(), config.hash())  # a refused config changes nothing on disk
+    write_text_atomic(out / "config.json", config.to_json())
     g, st, ev = config.grid, config.student, config.eval
     n_max, m = max(g["n"]), ev["n_test"]
     r, tt, T_unique, T_index = grid_points(g["rho"], g["T"])
