@@ -44,6 +44,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from .._core.linalg import with_float64
 from .._core.checks import check_int
 from .._version import VERSION
 
@@ -193,6 +194,7 @@ class _NT:
                 self.proc.kill()
 
 
+@with_float64  # float64 rows and the float64 reference, in a scope
 def run_bench(out, *, n: Sequence[int] = FULL_GRID["n"], depth: Sequence[int] = FULL_GRID["depth"],
               d: Sequence[int] = FULL_GRID["d"], dtype: Sequence[str] = FULL_GRID["dtype"],
               activation: Sequence[str] = FULL_GRID["activation"], repeats: int = 3, get: str = "pair",
@@ -212,8 +214,6 @@ def run_bench(out, *, n: Sequence[int] = FULL_GRID["n"], depth: Sequence[int] = 
       progress: callable receiving one line per finished case (``None``: silent).
     """
     import jax
-
-    jax.config.update("jax_enable_x64", True)  # float64 rows and the float64 reference
     import jax.numpy as jnp
 
     from .._core.linalg import mm
@@ -318,6 +318,7 @@ def markdown_table(rows: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
+@with_float64
 def run_empirical_bench(out, *, n: Sequence[int] = EMPIRICAL_GRID["n"],
                         width: Sequence[int] = EMPIRICAL_GRID["width"], depth: Sequence[int] = EMPIRICAL_GRID["depth"],
                         d: int = EMPIRICAL_GRID["d"], repeats: int = 3, nt_python: Optional[str] = None,
@@ -343,8 +344,6 @@ def run_empirical_bench(out, *, n: Sequence[int] = EMPIRICAL_GRID["n"],
     import resource
 
     import jax
-
-    jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
 
     from ..finite import mlp

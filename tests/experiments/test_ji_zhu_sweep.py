@@ -135,7 +135,7 @@ def test_float32_sweep_rows_match_a_float64_solve_of_the_same_data(tmp_path):
                 for m in ("risk", "error"):
                     diff = abs(got[m] - res[m][0, i, 0])
                     assert diff <= 1 / 40 + 1e-9, (m, n, seed, rho, diff)
-                    flips += diff > 0
+                    flips += diff > 1e-6  # a flip moves a fraction by 1/40; float32 rounding by ~1e-9
     assert flips <= 2
 
 
@@ -203,7 +203,8 @@ def test_four_host_devices_give_the_one_device_rows(tmp_path):
     path = _write_cfg(tmp_path, cfg)
     out = {}
     for ndev in (1, 4):
-        env = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={ndev}", "JAX_PLATFORMS": "cpu"}
+        env = {"XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={ndev}",
+               "JAX_PLATFORMS": "cpu"}
         code = textwrap.dedent(f"""
             import jax, ntkd.experiments.ji_zhu.sweep as S
             assert len(jax.local_devices()) == {ndev}

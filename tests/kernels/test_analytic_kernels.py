@@ -460,7 +460,8 @@ def test_kernel_matrix_on_four_host_devices_equals_one_device(tmp_path):
                 out[f"{{dt}}_{{nd}}_nngp"], out[f"{{dt}}_{{nd}}_ntk"], out[f"{{dt}}_{{nd}}_cross"] = s.nngp, s.ntk, c
         np.savez({str(tmp_path / 'k.npz')!r}, x1=x1, x2=x2, **out)
     """)
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4",
+           "JAX_PLATFORMS": "cpu"}
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     z = np.load(tmp_path / "k.npz")

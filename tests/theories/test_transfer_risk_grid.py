@@ -90,3 +90,21 @@ def test_evaluate_grid_rejects_bad_input():
         ntkd.evaluate_grid(kf, p["x"], p["zt"], p["yg"], p["xt"], p["ztt"], p["ygt"], rho=[1.0], T=[-1.0])
     with pytest.raises(ValueError, match="z_t_train"):
         ntkd.evaluate_grid(kf, p["x"], p["zt"][:3], p["yg"], p["xt"], p["ztt"], p["ygt"], rho=[1.0], T=[1.0])
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"rho": [np.nan]}, "`rho`"), ({"T": [np.nan]}, "`T`"), ({"T": [np.inf]}, "`T`"),
+    ({"jitter": -1e-3}, "`jitter`"), ({"y_g_train": "pm1"}, "`y_g`"), ({"x_test": "nan"}, "`x_test`"),
+])
+def test_evaluate_grid_refuses_bad_input_before_computing(kw, match):
+    rng = np.random.default_rng(0)
+    x, xt = rng.normal(size=(6, 2)), rng.normal(size=(5, 2))
+    zt, ztt = np.sin(x[:, 0]), np.sin(xt[:, 0])
+    args = dict(x_train=x, z_t_train=zt, y_g_train=(zt > 0) * 1.0, x_test=xt, z_t_test=ztt,
+                y_g_test=(ztt > 0) * 1.0, rho=[0.5], T=[2.0])
+    if kw.get("y_g_train") == "pm1":
+        kw = {"y_g_train": 2 * args["y_g_train"] - 1}
+    if kw.get("x_test") == "nan":
+        kw = {"x_test": np.where(xt > 1, np.nan, xt)}
+    with pytest.raises(ValueError, match=match):
+        ntkd.evaluate_grid(ntkd.mlp_kernel_fn(1), **{**args, **kw})

@@ -23,8 +23,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..._core.checks import check_finite, check_positive
 from ..._core.linalg import einsum, mm
 from ..._core.spectral import flow_phi, solve_psd
+from ...losses import check_labels
 from .distill import correction_logits, effective_logits
 
 __all__ = ["evaluate_grid", "METRICS", "BETAS"]
@@ -103,8 +105,10 @@ def grid_core(kernel_fn, x_tr, zt_tr, yg_tr, zg_tr, z0_tr, x_te, zt_te, yg_te, z
         sol = jnp.where(valid[:, None], sol, 0)
         coef_t = jnp.where(valid[None, :, None], coef_t, 0)
     f_te = z0_te[None, :, None] + einsum("mn,tnp->tmp", kx, coef_t)  # (M, m, P)
-    risk = jnp.mean(zt_te[None, :, None] * f_te < 0, axis=1)
-    error = jnp.mean((f_te > 0) != (yg_te[None, :, None] > 0.5), axis=1)
+    dt = f_te.dtype
+    bad_f = jnp.isnan(f_te).any(axis=1)  # a NaN prediction makes the fractions NaN, never an optimistic 0
+    risk = jnp.where(bad_f, jnp.nan, jnp.mean((zt_te[None, :, None] * f_te < 0).astype(dt), axis=1))
+    error = jnp.where(bad_f, jnp.nan, jnp.mean(((f_te > 0) != (yg_te[None, :, None] > 0.5)).astype(dt), axis=1))
     kc = einsum("ij,tjp->tip", k, coef_t)
     w_norm = jnp.sqrt(jnp.maximum(jnp.sum(coef_t * kc, axis=1), 0))  # (M, P)
     # ⟨a, b⟩_Θ = aᵀ Θ⁻¹ b from the t = inf solution columns
@@ -118,7 +122,7 @@ def grid_core(kernel_fn, x_tr, zt_tr, yg_tr, zg_tr, z0_tr, x_te, zt_te, yg_te, z
     hle_q = gh - gt / tt * th
     hle = jnp.broadcast_to(hle_q[T_index][None, :], w_norm.shape)
     out = dict(risk=risk, error=error, w_norm=w_norm, cos_g=cos_g, hle=hle,
-               teacher_error=jnp.broadcast_to(jnp.mean((zt_te > 0) != (yg_te > 0.5)), w_norm.shape))
+               teacher_error=jnp.broadcast_to(jnp.mean(((zt_te > 0) != (yg_te > 0.5)).astype(dt)), w_norm.shape))
     if has_ref:
         kr = kernel_fn(x_tr, x_ref, "ntk")  # (n, R)
         if n_valid is not None:
@@ -129,7 +133,8 @@ def grid_core(kernel_fn, x_tr, zt_tr, yg_tr, zg_tr, z0_tr, x_te, zt_te, yg_te, z
         out["alpha"] = alpha
         out["alpha_eq9"] = jnp.arccos(jnp.clip(w_norm / onorm[None, :], 0, 1))
         angles_te = jnp.arccos(jnp.clip(cos_te, 0, 1))  # (m, P)
-        out["bound"] = jnp.mean(angles_te[None] > (jnp.pi / 2 - alpha)[:, None, :], axis=1)
+        out["bound"] = jnp.where(jnp.isnan(alpha), jnp.nan,
+                                 jnp.mean((angles_te[None] > (jnp.pi / 2 - alpha)[:, None, :]).astype(dt), axis=1))
         out["oracle_norm"] = jnp.broadcast_to(onorm[None, :], w_norm.shape)
     out["ok"] = ok
     return out
@@ -189,11 +194,17 @@ def evaluate_grid(kernel_fn: Callable, x_train, z_t_train, y_g_train, x_test, z_
     zg_tr = zt_tr if z_g_train is None else arr(z_g_train)
     z0_tr = jnp.zeros(n, dt) if z0_train is None else arr(z0_train)
     z0_te = jnp.zeros(m, dt) if z0_test is None else arr(z0_test)
+    for name, a in (("x_train", x_tr), ("x_test", x_te), ("z_t_train", zt_tr), ("z_t_test", zt_te),
+                    ("z_g_train", zg_tr), ("z0_train", z0_tr), ("z0_test", z0_te)):
+        check_finite(a, name)
+    check_labels(yg_tr)
+    check_labels(yg_te)
+    jitter = check_positive(jitter, "jitter", allow_zero=True)
     r, tt, T_unique, T_index = grid_points(rho, T)
-    if (r <= 0).any() or (r > 1).any():
-        raise ValueError("`rho` must lie in (0, 1]: ρ = 0 has no finite converged student (z_eff = ±inf).")
-    if (tt <= 0).any():
-        raise ValueError("`T` must be > 0.")
+    if not ((r > 0) & (r <= 1)).all():
+        raise ValueError("`rho` must lie in (0, 1] (not NaN): ρ = 0 has no finite converged student (z_eff = ±inf).")
+    if not ((tt > 0) & np.isfinite(tt)).all():
+        raise ValueError("`T` must be finite and > 0.")
     times = np.atleast_1d(np.asarray(t, float))
     if (times < 0).any() or np.isnan(times).any():
         raise ValueError("`t` must be >= 0 (inf for the converged student).")
