@@ -20,7 +20,7 @@ from . import _deprecated
 from ._core.checks import checked
 from ._version import VERSION as __version__
 from .kernels import (ACTIVATIONS, Kernel, empirical_kernel_fn, empirical_ntk, flat_params, kernel_matrix,
-                      linearize, mlp_kernel_fn, nnx_apply_fn)
+                      linearize, mlp_kernel_fn, nnx_apply_fn, structured_plan)
 from .losses import kd_grad_z, kd_loss
 from .predict import GPPosterior, gp_inference, gradient_descent_mse, gradient_flow_weights, kernel_regression
 from .theories.transfer_risk import (alpha_n, alpha_n_exact, angle_distribution, converged_student,
@@ -52,7 +52,7 @@ def __getattr__(name):
 
 __all__ = [
     "ACTIVATIONS", "Kernel", "mlp_kernel_fn", "kernel_matrix",
-    "empirical_ntk", "empirical_kernel_fn", "linearize", "nnx_apply_fn", "flat_params",
+    "empirical_ntk", "empirical_kernel_fn", "linearize", "nnx_apply_fn", "flat_params", "structured_plan",
     "predict", "gradient_descent_mse", "gradient_flow_weights", "kernel_regression", "gp_inference", "GPPosterior",
     "__version__", "checked",
     # Ji & Zhu (2020) distillation theory

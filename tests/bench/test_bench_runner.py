@@ -97,6 +97,7 @@ def test_empirical_bench_rows_resume_and_table(tmp_path):
         assert r["n_params"] == 3 * 16 + 16 + (r["depth"] - 1) * (16 * 16 + 16) + 16 + 1
         assert r["ntkd_jacobian_s"] > 0 and r["ntkd_ntvp_s"] > 0 and "speedup" not in r
         assert 0 < r["ntkd_jacobian_err"] <= 1e-5 and 0 < r["ntkd_ntvp_err"] <= 1e-5  # float32 vs float64
+        assert 0 < r["ntkd_structured_err"] <= 1e-5 and r["ntkd_structured_s"] > 0
     bench.run_empirical_bench(tmp_path, n=[9], width=[16], depth=[1, 2], d=3, repeats=1, nt_python="none",
                               progress=None)
     assert len((tmp_path / "empirical.jsonl").read_text().splitlines()) == 2  # nothing recomputed
