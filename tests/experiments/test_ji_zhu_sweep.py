@@ -508,3 +508,27 @@ def test_a_refused_config_changes_nothing_on_disk_and_names_the_keys(tmp_path):
                                          eval=dict(SMALL["eval"], seed_chunk=2, memory_gib=1.0)))
     assert knobs.hash() == cfg.hash() and knobs.to_json() != cfg.to_json()
     S.run_sweep(knobs, tmp_path, progress=None)
+
+
+def test_cli_store_failures_show_what_to_do(tmp_path):
+    """What a user sees: a corrupt store and a store of another configuration are refused with exit 2
+    and a message naming the file and the fix, before computing; the refused run leaves config.json."""
+    path = _write_cfg(tmp_path, dict(SMALL, grid=dict(SMALL["grid"], n=[8], seeds=1)))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.sqlite").write_bytes(b"this is not a database" * 100)
+    p = _cli(["--no-compile-cache", "sweep", str(path), "--out", str(out)])
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 2 and "corrupt or truncated" in err and "results.sqlite" in err, err
+    (out / "results.sqlite").unlink()
+    cfg = S.load_config(path)
+    with ResultsStore(out / "results.sqlite", S.SCHEMA) as st:  # a store bound to cfg (nothing computed)
+        st.claim(cfg.to_json(), cfg.hash(), "test")
+    before = "the config.json of the first run"
+    (out / "config.json").write_text(before)
+    (tmp_path / "o").mkdir()
+    other = _write_cfg(tmp_path / "o", dict(SMALL, grid=dict(SMALL["grid"], n=[8], seeds=1, T=[7.0])))
+    p = _cli(["--no-compile-cache", "sweep", str(other), "--out", str(out)])
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 2 and "keys that differ: grid.T" in err, err
+    assert (out / "config.json").read_text() == before
