@@ -10,7 +10,8 @@ from .._core.io import write_text_atomic
 from .._core.stats import loglog_slope, mean_sem
 from .store import ResultsStore
 
-__all__ = ["pyplot", "store_rows", "mean_by", "verdict", "write_summary", "paired", "beyond_2sem", "per_seed_slopes"]
+__all__ = ["pyplot", "store_rows", "mean_by", "verdict", "write_summary", "paired", "beyond_2sem", "per_seed_slopes",
+           "figure_names"]
 
 
 def pyplot():
@@ -78,3 +79,15 @@ def per_seed_slopes(rows, metric, where, *, x="n", log_y=True, pair="seed") -> d
             xs, ys = np.array(pts, float).T
             out[sd] = loglog_slope(xs, ys) if log_y else float(np.polyfit(np.log(xs), ys, 1)[0])
     return out
+
+
+def figure_names(paper: str, name: str, figures) -> list:
+    """The figures ``ntkd reproduce name`` asks of a catalogue: all of ``figures`` for the bare ``paper``,
+    else the one of ``<paper>-<figure>`` (or ``<figure>``); an unknown one is refused naming the choices."""
+    key = name.removeprefix(paper).lstrip("-")
+    names = list(figures) if key == "" else [key]
+    for k in names:
+        if k not in figures:
+            raise ValueError(f"unknown reproduction {name!r}; choose {paper} or one of "
+                             + ", ".join(f"{paper}-{f}" for f in figures))
+    return names

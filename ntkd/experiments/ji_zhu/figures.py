@@ -24,7 +24,8 @@ from ..._core.stats import loglog_slope, mean_sem
 from ...kernels import mlp_kernel_fn
 from ...theories.transfer_risk.distill import effective_logits, threshold
 from ...theories.transfer_risk.inefficiency import data_inefficiency
-from ..plotting import beyond_2sem, mean_by, paired, per_seed_slopes, pyplot, store_rows, verdict, write_summary
+from ..plotting import (beyond_2sem, figure_names, mean_by, paired, per_seed_slopes, pyplot, store_rows, verdict,
+                        write_summary)
 from ..store import ResultsStore
 from .finite_runs import figS6_config, finite_config, plot_finite, run_finite
 from .sweep import SweepConfig, run_sweep
@@ -115,12 +116,7 @@ def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> di
     """Run one figure (``"ji-zhu-fig2"``, or ``"fig2"``) or all (``"ji-zhu"``); returns the summaries."""
     import time
 
-    key = name.removeprefix("ji-zhu").lstrip("-")
-    names = list(FIGURES) if key == "" else [key]
-    for k in names:
-        if k not in FIGURES:
-            raise ValueError(f"unknown reproduction {name!r}; choose ji-zhu or one of "
-                             + ", ".join("ji-zhu-" + f for f in FIGURES))
+    names = figure_names("ji-zhu", name, FIGURES)
     out = Path(out)
     summaries = {}
     for k in names:

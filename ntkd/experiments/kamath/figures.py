@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..._core.progress import compile_stats
-from ..plotting import pyplot, verdict, write_summary
+from ..plotting import figure_names, pyplot, verdict, write_summary
 from . import tabular as tab
 from .synthetic import run_synthetic, synthetic_config
 
@@ -162,12 +162,7 @@ def run_depth(cfg: dict, d: Path, *, progress=None) -> list:
 
 def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> dict:
     """Run one figure (``"kamath-students"`` or ``"students"``) or all (``"kamath"``); returns summaries."""
-    key = name.removeprefix("kamath").lstrip("-")
-    names = list(FIGURES) if key == "" else [key]
-    for k in names:
-        if k not in FIGURES:
-            raise ValueError(f"unknown reproduction {name!r}; choose kamath or one of "
-                             + ", ".join("kamath-" + f for f in FIGURES))
+    names = figure_names("kamath", name, FIGURES)
     out = Path(out)
     summaries = {}
     for k in names:

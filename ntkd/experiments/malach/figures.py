@@ -34,7 +34,7 @@ import numpy as np
 from ..._core.linalg import mm
 from ..._core.spectral import flow_phi
 from ...theories import samplers as S
-from ..plotting import pyplot, verdict, write_summary
+from ..plotting import figure_names, pyplot, verdict, write_summary
 
 __all__ = ["FIGURES", "plot", "reproduce"]
 
@@ -267,12 +267,7 @@ def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> di
     summaries. Resumable: rows already stored are not recomputed."""
     import jax
 
-    key = name.removeprefix("malach").lstrip("-")
-    names = list(FIGURES) if key == "" else [key]
-    for k in names:
-        if k not in FIGURES:
-            raise ValueError(f"unknown reproduction {name!r}; choose malach or one of "
-                             + ", ".join("malach-" + f for f in FIGURES))
+    names = figure_names("malach", name, FIGURES)
     out = Path(out)
     summaries = {}
     with jax.enable_x64(True):

@@ -32,7 +32,7 @@ from ..._core.linalg import mm, with_float64
 from ..._core.progress import compile_stats
 from ...kernels import mlp_kernel_fn
 from ...theories import bias_variance as bv
-from ..plotting import pyplot, verdict, write_summary
+from ..plotting import figure_names, pyplot, verdict, write_summary
 from .study import fit_students, load_digits, network_teacher
 
 __all__ = ["FIGURES", "plot", "reproduce", "t1_instance"]
@@ -505,12 +505,7 @@ def plot(d) -> dict:
 @with_float64  # float64 in a scope, the process's setting left as it was
 def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> dict:
     """Run one figure (``"menon-variance"`` or ``"variance"``) or all (``"menon"``) into ``out/<figure>/``."""
-    key = name.removeprefix(PAPER).lstrip("-")
-    names = list(FIGURES) if key == "" else [key]
-    for k in names:
-        if k not in FIGURES:
-            raise ValueError(f"unknown reproduction {name!r}; choose menon or one of "
-                             + ", ".join(f"{PAPER}-{f}" for f in FIGURES))
+    names = figure_names(PAPER, name, FIGURES)
     out = Path(out)
     summaries = {}
     for k in names:

@@ -27,7 +27,7 @@ from ...theories.solvable_model import (
     solve_teacher_state,
 )
 from ..engine import Unit, run_units
-from ..plotting import pyplot, store_rows, verdict, write_summary
+from ..plotting import figure_names, pyplot, store_rows, verdict, write_summary
 from ..store import Schema
 from .simulate import simulate_seed
 
@@ -221,12 +221,7 @@ def _sim_block(s, a, k):
 # ------------------------------------------------------------------------------------------ reproduce
 def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> dict:
     """Run one figure (``"saglietti-fig2"`` or ``"fig2"``) or all (``"saglietti"``); returns summaries."""
-    key = name.removeprefix("saglietti").lstrip("-")
-    names = list(FIGURES) if key == "" else [key]
-    for k in names:
-        if k not in FIGURES:
-            raise ValueError(f"unknown reproduction {name!r}; choose saglietti or one of "
-                             + ", ".join("saglietti-" + f for f in FIGURES))
+    names = figure_names("saglietti", name, FIGURES)
     out = Path(out)
     summaries = {}
     with jax.enable_x64(True):
