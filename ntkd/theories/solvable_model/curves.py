@@ -36,7 +36,7 @@ def learning_curve(alphas, *, p_plus, delta, eta, lam, rho, T=1.0, lam_t=None, t
         raise ValueError(f"`teacher` must be 'erm' (ridge-logistic) or 'bo' (Bayes-optimal proxy); got {teacher!r}.")
     if teacher == "erm" and lam_t is None:
         raise ValueError("`lam_t` (the teacher's λ̃) is required for teacher='erm'.")
-    alphas = [float(a) for a in jnp.atleast_1d(jnp.asarray(alphas))]
+    alphas = list(jnp.atleast_1d(jnp.asarray(alphas)))  # 0-d arrays: a float32 α keeps the solve float32
     if not alphas:
         raise ValueError("`alphas` is empty; pass at least one sample ratio α.")
     t_prev = s_prev = None
@@ -66,7 +66,7 @@ def learning_curve(alphas, *, p_plus, delta, eta, lam, rho, T=1.0, lam_t=None, t
     teachers, students = fill(t_tpl, teachers), fill(s_tpl, students)
     stack = lambda xs: jax.tree_util.tree_map(lambda *a: jnp.stack(a), *xs)
     T_, S_ = stack(teachers), stack(students)
-    return {"alpha": jnp.asarray(alphas), "teacher_error": T_.error, "student_error": S_.error, "teacher": T_,
+    return {"alpha": jnp.stack(alphas), "teacher_error": T_.error, "student_error": S_.error, "teacher": T_,
             "student": S_}
 
 

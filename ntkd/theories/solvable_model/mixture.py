@@ -44,7 +44,8 @@ def _check_pos(x, name, what, allow_zero=False):
 
 
 def _dtype(*xs):
-    return jnp.result_type(float, *[jnp.result_type(x) for x in xs])
+    """The result's float dtype; Python scalars are weak, so float32 arrays stay float32 under x64."""
+    return jnp.result_type(float, *xs)
 
 
 def gen_error(m, q, b, *, p_plus, delta):
