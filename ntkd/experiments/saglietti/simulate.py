@@ -47,8 +47,10 @@ def _lbfgs(f, params, gtol, max_steps):
     return p, optax.tree.norm(jax.grad(f)(p)), k
 
 
-@functools.partial(jax.jit, static_argnames=("n_features", "n_samples", "n_student", "teacher", "max_steps"))
-def _seed(key, lam_t, lam, rho, T, p_plus, delta, *, n_features, n_samples, n_student, teacher, gtol, max_steps):
+@functools.partial(jax.jit, static_argnames=("n_features", "n_samples", "n_student", "teacher", "max_steps",
+                                             "student"))
+def _seed(key, lam_t, lam, rho, T, p_plus, delta, *, n_features, n_samples, n_student, teacher, gtol, max_steps,
+          student=True):
     N, M, k = n_features, n_samples, n_student
     dt = lam.dtype
     kd, kt = jax.random.split(key)
@@ -69,6 +71,10 @@ def _seed(key, lam_t, lam, rho, T, p_plus, delta, *, n_features, n_samples, n_st
             wt = mm(2 * y - 1, X) / (alpha * sq)
             bt = delta * jnp.sum(wt**2) / N / 2 * jnp.log(p_plus / (1 - p_plus))
         gt, kt_steps = zero, 0
+    mt, qt = jnp.sum(wt * v) / N, jnp.sum(wt**2) / N
+    out = {"teacher_m": mt, "teacher_q": qt, "teacher_b": bt, "teacher_grad": gt, "teacher_steps": kt_steps}
+    if not student:
+        return out
     zt = mm(X, wt) / sq + bt
     Xs = X[:, :k]
 
@@ -77,18 +83,17 @@ def _seed(key, lam_t, lam, rho, T, p_plus, delta, *, n_features, n_samples, n_st
         return (jnp.sum(loss_terms(h, zt, y, rho, T, 1.0)) + 0.5 * lam * jnp.sum(p[0] ** 2)) / M
 
     (ws, bs), gs, ks = _lbfgs(fs, (jnp.zeros(k, dt), zero), gtol, max_steps)
-    mt, qt = jnp.sum(wt * v) / N, jnp.sum(wt**2) / N
     m, q, S = jnp.sum(ws * v[:k]) / N, jnp.sum(ws**2) / N, jnp.sum(ws * wt[:k]) / N
-    return {"teacher_m": mt, "teacher_q": qt, "teacher_b": bt, "m": m, "q": q, "S": S, "b": bs,
-            "teacher_grad": gt, "student_grad": gs, "teacher_steps": kt_steps, "student_steps": ks}
+    return {**out, "m": m, "q": q, "S": S, "b": bs, "student_grad": gs, "student_steps": ks}
 
 
 def simulate_seed(key, *, n_features: int, alpha: float, p_plus: float, delta: float, eta: float, lam: float,
                   rho: float, T: float = 1.0, lam_t: float = 0.1, teacher: str = "erm", gtol: float = 1e-9,
-                  max_steps: int = 3000) -> dict:
+                  max_steps: int = 3000, student: bool = True) -> dict:
     """One seed of the protocol: order parameters ``m, q, S, b`` of the student, ``teacher_m/q/b``, test
     errors ``teacher_error``/``student_error`` (Eq. 12) and the optimizers' final gradient norms and steps
-    (check them: a norm above ``gtol`` means ``max_steps`` stopped it). ``rho`` is the paper's χ."""
+    (check them: a norm above ``gtol`` means ``max_steps`` stopped it). ``rho`` is the paper's χ.
+    ``student=False`` trains the teacher only (Fig. 1); the student's fields are then NaN."""
     if teacher not in TEACHERS:
         raise ValueError(f"`teacher` must be one of {TEACHERS}; got {teacher!r}.")
     M, k = math.floor(alpha * n_features), math.floor(eta * n_features)
@@ -97,10 +102,13 @@ def simulate_seed(key, *, n_features: int, alpha: float, p_plus: float, delta: f
     dt = jnp.result_type(float)
     f = lambda x: jnp.asarray(x, dt)
     out = _seed(key, f(lam_t), f(lam), f(rho), f(T), f(p_plus), f(delta), n_features=n_features,
-                n_samples=M, n_student=k, teacher=teacher, gtol=f(gtol), max_steps=max_steps)
+                n_samples=M, n_student=k, teacher=teacher, gtol=f(gtol), max_steps=max_steps, student=bool(student))
     out = {a: float(b) for a, b in out.items()}
     out["teacher_error"] = float(gen_error(out["teacher_m"], out["teacher_q"], out["teacher_b"], p_plus=p_plus,
                                            delta=delta))
+    if not student:
+        return {**out, **dict.fromkeys(("m", "q", "S", "b", "student_grad", "student_steps", "student_error"),
+                                       float("nan"))}
     out["student_error"] = float(gen_error(out["m"], out["q"], out["b"], p_plus=p_plus, delta=delta))
     return out
 
