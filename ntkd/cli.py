@@ -45,6 +45,9 @@ def main(argv=None) -> int:
     rp.add_argument("--quick", action="store_true", help="small sizes: all figures in minutes on 2 CPU cores")
     rp.add_argument("--out", type=Path, default=None, help="output folder (default results/NAME[-quick])")
     rp.add_argument("--quiet", action="store_true", help="no progress lines")
+    rp.add_argument("--protocol", choices=("paper", "kernel"), default=None,
+                    help="ji-zhu only: 'paper' (finite network teachers, students with the z0 of an initialized "
+                         "network, the paper's grids; the default) or 'kernel' (kernel-limit teachers, z0 = 0)")
     _scale_args(rp)
     mg = sub.add_parser("merge", help="join the stores of a sharded sweep or reproduction into one folder",
                         description="Merge every results.sqlite under the SHARD folders (at the same relative "
@@ -217,7 +220,8 @@ def _dispatch(args, parser) -> int:
         shard, out = _shard_and_out(args, out)
         if shard is not None:
             return _reproduce_shard(args, out, shard)
-        summaries = reproduce(args.name, out, quick=args.quick, progress=None if args.quiet else sys.stderr)
+        summaries = reproduce(args.name, out, quick=args.quick, protocol=args.protocol,
+                              progress=None if args.quiet else sys.stderr)
         for k in summaries:
             print((out / k / "summary.md").read_text() if (out / k / "summary.md").exists() else k)
         print(f"figures and summaries under {out}")
@@ -285,8 +289,10 @@ def _reproduce_shard(args, out: Path, shard) -> int:
 
     if not args.name.startswith("ji-zhu"):
         raise ValueError(f"--shard runs the sweep figures of ji-zhu; got {args.name!r}")
-    from .experiments.ji_zhu.figures import FIGURES, figure_configs
+    from .experiments.ji_zhu.figures import DEFAULT_PROTOCOL, FIGURES, figure_configs
     from .experiments.ji_zhu.sweep import SweepConfig, run_sweep
+
+    protocol = args.protocol or DEFAULT_PROTOCOL
 
     key = args.name.removeprefix("ji-zhu").lstrip("-")
     sweeps = [f for f in FIGURES if f not in ("fig1", "figS6", "figS7")]
@@ -297,8 +303,9 @@ def _reproduce_shard(args, out: Path, shard) -> int:
     for k in names:
         d = out / k
         d.mkdir(parents=True, exist_ok=True)
-        (d / "figure.json").write_text(json.dumps({"paper": "ji-zhu", "figure": k, "quick": args.quick}))
-        for part, raw in figure_configs(k, args.quick).items():
+        (d / "figure.json").write_text(json.dumps({"paper": "ji-zhu", "figure": k, "quick": args.quick,
+                                                   "protocol": protocol}))
+        for part, raw in figure_configs(k, args.quick, protocol).items():
             run_sweep(SweepConfig.from_dict(raw), d / part, progress=None if args.quiet else sys.stderr,
                       shard=shard)
     print(f"shard {shard[0]}/{shard[1]} of {args.name} done in {out}; join the shards with `ntkd merge`, "

@@ -31,11 +31,16 @@ def names() -> list:
     return out
 
 
-def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> dict:
-    """Run the reproduction ``name`` (a paper, or ``<paper>-<figure>``) into ``out``; returns its summaries."""
+def reproduce(name: str, out, *, quick: bool = False, protocol=None, progress=sys.stderr) -> dict:
+    """Run the reproduction ``name`` (a paper, or ``<paper>-<figure>``) into ``out``; returns its summaries.
+    ``protocol`` (Ji & Zhu only: ``"paper"`` or ``"kernel"``; None = the catalogue's default)."""
     for paper in PAPERS:
         if name == paper or name.startswith(paper + "-"):
-            return _catalogue(paper).reproduce(name, out, quick=quick, progress=progress)
+            if protocol is None:
+                return _catalogue(paper).reproduce(name, out, quick=quick, progress=progress)
+            if paper != "ji-zhu":
+                raise ValueError(f"`protocol` applies to the ji-zhu reproductions only; drop it for {name!r}")
+            return _catalogue(paper).reproduce(name, out, quick=quick, protocol=protocol, progress=progress)
     raise ValueError(f"unknown reproduction {name!r}; choose one of: {', '.join(names())}")
 
 

@@ -50,9 +50,22 @@ def _ngrid(lo, hi, k):
     return sorted({int(round(v)) for v in np.geomspace(lo, hi, k)})
 
 
-def figure_configs(fig: str, quick: bool) -> dict:
+PROTOCOLS = ("paper", "kernel")
+#: the protocol of ``ntkd reproduce ji-zhu*`` when none is named
+DEFAULT_PROTOCOL = "paper"
+
+
+def figure_configs(fig: str, quick: bool, protocol: str = "kernel") -> dict:
     """The sweep configurations (dicts in the TOML schema of :class:`.sweep.SweepConfig`) of one
-    figure, by part name."""
+    figure, by part name.
+
+    ``protocol = "kernel"``: the kernel-limit settings (kernel teachers, z0 = 0 for Figs. 2 and 5); these
+    configs, their hashes and rows are those of every earlier commit. ``"paper"``: the paper's protocol
+    (:func:`paper_configs`)."""
+    if protocol == "paper":
+        return paper_configs(fig, quick)
+    if protocol != "kernel":
+        raise ValueError(f"`protocol` must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
     q = quick
     if fig == "fig2":
         return {"students": {
@@ -109,26 +122,157 @@ def figure_configs(fig: str, quick: bool) -> dict:
     raise KeyError(fig)
 
 
+#: The paper's teachers (§6): finite ReLU networks d = 2, L = 5 of width 1024 trained with Adam on the hard
+#: labels of a Gaussian-mixture function with online batches, by figure. [G] choices: the stopping epoch of
+#: the Fig. 2 teacher (the paper calls it perfect; 16,384 epochs), the batch of the Figs. 4/5 teachers (4096,
+#: as Fig. 2's), the Fig. 5 R checkpoints (the paper's axis 251–10,000 of a 10,240-epoch run, sampled
+#: around its sign change at 2.5k–3.5k), and the 20-mode mixture behind every teacher (the Fig. 4 teacher
+#: learns the hard labels of the Fig. 2 teacher in the paper; here of the mixture the Fig. 2 teacher learns).
+PAPER_TEACHERS = {
+    "fig2": {"teacher_width": 1024, "teacher_lr": 5e-4, "teacher_batch": 4096, "stop_epoch": 16384},
+    "fig4": {"teacher_width": 1024, "teacher_lr": 1e-2, "teacher_batch": 4096,
+             "stop_epoch": [255, 511, 767, 1919, 4351, 9855, 22015]},
+    "fig5m": {"teacher_width": 1024, "teacher_lr": 1e-4, "teacher_batch": 4096, "stop_epoch": 5113},
+    "fig5r": {"teacher_width": 1024, "teacher_lr": 1e-4, "teacher_batch": 4096,
+              "stop_epoch": [251, 501, 1001, 2001, 2501, 3001, 3501, 4001, 6001, 10000]},
+}
+#: Quick mode (CPU minutes): one teacher run (width 64, Adam 1e-2, batch 256) serves every figure, each
+#: figure's stopping epochs about 1/32 of the paper's (trained once: :func:`.teachers.prefetch_network_teachers`).
+QUICK_TEACHER = {"teacher_width": 64, "teacher_lr": 1e-2, "teacher_batch": 256}
+QUICK_STOPS = {"fig2": 688, "fig4": [8, 16, 24, 60, 136, 308, 688], "fig5m": 160,
+               "fig5r": [8, 16, 32, 64, 128, 256, 512]}
+#: Fig. 4 R's teacher (the paper: stopped at epoch 511), and the stopping epochs of Fig. 4 M, by quick
+FIG4R_STOP = {False: 511, True: 16}
+#: the width m of the linearized students of Figs. 2 and 5 (z0 from an initialized width-m network), by quick
+PAPER_STUDENT_WIDTH = {False: 2048, True: 512}
+
+
+def _paper_teacher(fig, quick, **extra):
+    t = ({**QUICK_TEACHER, "stop_epoch": QUICK_STOPS[fig]} if quick else dict(PAPER_TEACHERS[fig]))
+    return {"kind": "network_teacher", "teacher_depth": 5, "modes": 20, **t, **extra}
+
+
+def paper_configs(fig: str, quick: bool) -> dict:
+    """The paper's protocol (§6, as far as a CPU allows at quick sizes), by part name.
+
+    Teachers are finite networks (:data:`PAPER_TEACHERS`; quick: :data:`QUICK_TEACHER`), trained on hard
+    labels with online batches and early-stopped where the figure says; students are linearized width-m
+    networks *with their initial function z0* (``student.init = "network"``, Eq. 4: the predictor is
+    z0(x) + Θ(x, X) Θ_n⁻¹ (z_eff − z0(X)), Θ the analytic NTK, the m → ∞ limit of the student's kernel
+    at fixed z0), m = 2048 for Figs. 2/5 (quick 512) and 1024 for Figs. 3/4 (the paper's z0 network);
+    T = 10; r = 0.3 for Figs. 2 and 5 ([G] r = 1 for Fig. 4, unstated); n grids 32·2^k (Figs. 2, 5 R);
+    the paper's ρ legends; Fig. 3: 20 runs; Fig. 5 M at n = 2^14. Number of runs where unstated ([G]):
+    8 (Fig. 2), 8 (Fig. 4), 8 (Fig. 5 M), 5 (Fig. 5 R); quick: 3–4.
+    """
+    q = quick
+    w = PAPER_STUDENT_WIDTH[q]
+    if fig == "fig2":
+        return {"students": {
+            "name": "ji-zhu-fig2-paper", "figure": "fig2",
+            "task": _paper_teacher("fig2", q, reduction=0.3, perfect=True),
+            "student": {"depth": 3, "init": "network", "init_width": w},
+            "grid": {"rho": FIG2_RHOS, "T": [10.0], "t": [INF],
+                     "n": [32 * 2**k for k in range(6 if q else 9)], "seeds": 3 if q else 8},
+            "eval": {"n_test": 2048 if q else 8192, "n_ref": 1024 if q else 4096}}}
+    if fig == "fig3":  # tasks are functions, not teachers: the kernel configs with the paper's 20 runs
+        cfgs = figure_configs("fig3", q, "kernel")
+        if not q:
+            for c in cfgs.values():
+                c["grid"] = {**c["grid"], "seeds": 20}
+        return cfgs
+    if fig == "fig4":
+        return {"teachers": {
+            "name": "ji-zhu-fig4-paper", "figure": "fig4",
+            "task": _paper_teacher("fig4", q, reduction=1.0, perfect=True),
+            "student": {"depth": 5, "init": "network", "init_width": 1024},
+            "grid": {"rho": [1.0 - h for h in FIG4_HARD], "T": [10.0], "t": [INF],
+                     "n": _ngrid(16, 1000 if q else 4000, 10 if q else 16), "seeds": 4 if q else 8},
+            "eval": {"n_test": 256, "n_ref": 0}}}
+    if fig == "fig5":
+        return {
+            "error_vs_rho": {"name": "ji-zhu-fig5-middle-paper", "figure": "fig5",
+                             "task": _paper_teacher("fig5m", q, reduction=0.3, perfect=False),
+                             "student": {"depth": 3, "init": "network", "init_width": w},
+                             "grid": {"rho": FIG5_RHOS, "T": [10.0], "t": [INF], "n": [512 if q else 2**14],
+                                      "seeds": 4 if q else 8},
+                             "eval": {"n_test": 8192 if q else 16384, "n_ref": 0}},
+            "hard_label_effect": {"name": "ji-zhu-fig5-right-paper", "figure": "fig5",
+                                  "task": _paper_teacher("fig5r", q, reduction=0.3, perfect=False),
+                                  "student": {"depth": 3, "init": "network", "init_width": w},
+                                  "grid": {"rho": [1.0], "T": [10.0], "t": [INF],
+                                           "n": [32, 128, 512] if q else [2**k for k in (5, 7, 9, 11, 13)],
+                                           "seeds": 3 if q else 5},
+                                  "eval": {"n_test": 8192, "n_ref": 0}}}
+    raise KeyError(fig)
+
+
+def _prefetch(configs, quick):
+    """Train every network teacher the configs need once (all stopping epochs of a run together)."""
+    from .teachers import prefetch_network_teachers
+
+    tasks = [t for c in configs for _, t in c.variants() if t["kind"] == "network_teacher"]
+    if not tasks:
+        return
+    import jax
+
+    with jax.enable_x64(configs[0].dtype == "float64"):
+        prefetch_network_teachers(tasks, dtype=jax.numpy.float64 if configs[0].dtype == "float64" else
+                                  jax.numpy.float32)
+
+
 FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig5", "figS6", "figS7")
 
 
-def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> dict:
-    """Run one figure (``"ji-zhu-fig2"``, or ``"fig2"``) or all (``"ji-zhu"``); returns the summaries."""
+def _pending(names, out, quick, protocol) -> list:
+    """The sweep configs of ``names`` whose stores are not complete (for the teacher prefetch)."""
+    cfgs = []
+    for k in names:
+        if k in ("fig1", "figS7", "figS6"):
+            continue
+        for part, raw in figure_configs(k, quick, protocol).items():
+            cfg = SweepConfig.from_dict(raw)
+            path = out / k / part / "results.sqlite"
+            if path.exists():
+                with ResultsStore(path, read_only=True) as st:
+                    if st.count() >= cfg.n_rows():
+                        continue
+            cfgs.append(cfg)
+    return cfgs
+
+
+def reproduce(name: str, out, *, quick: bool = False, protocol: str = DEFAULT_PROTOCOL,
+              progress=sys.stderr) -> dict:
+    """Run one figure (``"ji-zhu-fig2"``, or ``"fig2"``) or all (``"ji-zhu"``); returns the summaries.
+
+    ``protocol``: ``"paper"`` (finite network teachers, students with the z0 of an initialized network,
+    the paper's grids: :func:`paper_configs`) or ``"kernel"`` (the kernel-limit settings). A folder holds
+    one protocol: rerunning into it with the other is refused by the stores, naming the keys that differ.
+    Network teachers that several figures share are trained once (all their stopping epochs together)."""
     import time
 
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"`protocol` must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
     names = figure_names("ji-zhu", name, FIGURES)
     out = Path(out)
     summaries = {}
+    if protocol == "paper":  # one run per teacher recipe for every figure still to compute
+        pending = _pending(names, out, quick, protocol)
+        if "figS6" in names and not (out / "figS6" / "results.json").exists():
+            s6 = figS6_config(quick, protocol)
+            pending.append(SweepConfig.from_dict({"task": s6["teacher"], "grid": {"rho": [1.0], "T": [1.0],
+                                                                                 "n": [1]}}))
+        _prefetch(pending, quick)
     for k in names:
         t0 = time.perf_counter()
         c0 = compile_stats()
         d = out / k
         d.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(d / "figure.json", json.dumps({"paper": "ji-zhu", "figure": k, "quick": quick}))
+        write_text_atomic(d / "figure.json", json.dumps({"paper": "ji-zhu", "figure": k, "quick": quick,
+                                                         "protocol": protocol}))
         if k == "figS6":  # finite-width training (.finite_runs), resumable through its checkpoints
-            run_finite(figS6_config(quick), d, progress=progress)
+            run_finite(figS6_config(quick, protocol), d, progress=progress)
         elif k not in ("fig1", "figS7"):
-            for part, raw in figure_configs(k, quick).items():
+            for part, raw in figure_configs(k, quick, protocol).items():
                 cfg = SweepConfig.from_dict(raw)
                 run_sweep(cfg, d / part, progress=progress)
                 with ResultsStore(d / part / "results.sqlite", read_only=True) as st:
@@ -139,6 +283,7 @@ def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> di
         summaries[k]["seconds"] = round(time.perf_counter() - t0, 1)
         summaries[k]["compile_seconds"] = round(c1[1] - c0[1], 1)
         summaries[k]["programs_compiled"] = c1[0] - c0[0]
+        summaries[k]["protocol"] = protocol
         timing = (f"This run: {summaries[k]['seconds']} s, of which {summaries[k]['compile_seconds']} s compiling "
                   f"{summaries[k]['programs_compiled']} XLA programs or loading them from the persistent "
                   "compilation cache (`ntkd --compile-cache`), which makes a rerun's share small.")
@@ -148,11 +293,20 @@ def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> di
             print(f"{k}: done in {summaries[k]['seconds']} s ({summaries[k]['compile_seconds']} s compiling or loading "
                   f"{summaries[k]['programs_compiled']} programs) -> {d}", file=progress, flush=True)
     if len(names) > 1:
-        lines = ["# Ji & Zhu (2020) reproduction" + (" (quick)" if quick else ""), ""]
+        lines = ["# Ji & Zhu (2020) reproduction" + (" (quick)" if quick else "") + f", {protocol} protocol", ""]
         for k in names:
             lines += [(d := out / k / "summary.md").read_text(), ""]
         write_text_atomic(out / "summary.md", "\n".join(lines))
     return summaries
+
+
+def endpoint_slope(x, y) -> float:
+    """Slope of log y vs log x between the first and the last point (NaN unless both are > 0): the
+    slope a reader takes off a log-log figure's end points, beside the least-squares ``loglog_slope``."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 2 or not (x[0] > 0 and x[-1] > 0 and y[0] > 0 and y[-1] > 0):
+        return float("nan")
+    return float(np.log(y[-1] / y[0]) / np.log(x[-1] / x[0]))
 
 
 def _inefficiency(ns, norms):
@@ -297,6 +451,32 @@ def _figS7(d: Path) -> dict:
                           {"by_sigma": data, "tail": tail.tolist(), "min": overall_min})
 
 
+def _meta(d: Path) -> dict:
+    """A figure folder's ``figure.json`` (``protocol`` "kernel" for folders written before protocols)."""
+    meta = json.loads((d / "figure.json").read_text()) if (d / "figure.json").exists() else {}
+    return {"quick": False, "protocol": "kernel", **meta}
+
+
+def _teacher_words(task: dict) -> str:
+    """One line on a stored sweep's teacher, from its config."""
+    if task["kind"] == "network_teacher":
+        return (f"network teacher (d = 2, L = {task['teacher_depth']}, width {task['teacher_width']}, Adam "
+                f"{task['teacher_lr']:g}, online batches of {task['teacher_batch']}, hard labels of a "
+                f"{task['modes']}-mode mixture), r = {task['reduction']:g}")
+    return (f"kernel teacher (NTK L = {task['teacher_depth']}, hard labels ±{task['label_scale']:g} of a "
+            f"{task['modes']}-mode mixture at {task['fit_n']} points), r = {task['reduction']:g}")
+
+
+def _student_words(st: dict) -> str:
+    z0 = (f"z0 from initialized width-{st['init_width']} networks" if st["init"] == "network"
+          else "z0 = 0 (the infinite-width mean)")
+    return f"students: analytic NTK L = {st['depth']}, {z0}"
+
+
+def _stored_config(part: Path) -> dict:
+    return json.loads((part / "config.json").read_text())
+
+
 def plot(d) -> dict:
     """Draw a figure directory's PNGs and ``summary.md`` from its stores; returns the summary data.
     A directory with ``figure.json`` gets that figure's plots; a plain sweep directory (``results.sqlite``)
@@ -331,12 +511,14 @@ def _plot_fig2(d: Path) -> dict:
     alpha = mean_by(rows, ("rho", "n"), "alpha")
     bound = mean_by(rows, ("rho", "n"), "bound")
     rhos = sorted({k[0] for k in risk}, reverse=True)
-    slopes, last, alpha_last = {}, {}, {}
+    slopes, ends, last, alpha_last, first = {}, {}, {}, {}, {}
     for i, rho in enumerate(rhos):
         ns = [k[1] for k in risk if k[0] == rho]
         rv = [risk[(rho, n)][0] for n in ns]
         av = [alpha[(rho, n)][0] for n in ns]
         slopes[rho] = loglog_slope(ns, rv)
+        ends[rho] = endpoint_slope(ns, rv)
+        first[rho] = rv[0]
         last[rho], alpha_last[rho] = rv[-1], av[-1]
         ax[0].loglog(ns, rv, "o-", color=f"C{i}", label=f"ρ = {rho} (slope {slopes[rho]:.2f})")
         ax[3].semilogx(ns, av, "o-", color=f"C{i}", label=f"ρ = {rho}")
@@ -371,17 +553,21 @@ def _plot_fig2(d: Path) -> dict:
     bmin = min(v[0] for v in bound.values())
     checks = fig2_checks(rows, pdata)
     (q1a, q1b, q2a, q2b, q3) = (c[1] for c in checks)
-    lines = [f"Student L = 3, T = 10, r = 0.3, perfect kernel teacher; seeds per point: "
-             f"{next(iter(risk.values()))[2]}. Rows: {len(rows)}.", "",
-             "| ρ | slope of log risk vs log n | risk at n = " + str(n_last) + " | α'_n at n = " + str(n_last)
-             + " (rad) |", "|---|---|---|---|"]
-    lines += [f"| {r} | {slopes[r]:.3f} | {last[r]:.4f} | {alpha_last[r]:.3f} |" for r in rhos]
+    cfg = _stored_config(d / "students")
+    n_first = min(k[1] for k in risk)
+    lines = [f"Protocol: {_meta(d)['protocol']}. Perfect {_teacher_words(cfg['task'])}; "
+             f"{_student_words(cfg['student'])}; T = 10; seeds per point: {next(iter(risk.values()))[2]}. "
+             f"Rows: {len(rows)}.", "",
+             f"| ρ | least-squares slope of log risk vs log n | endpoint slope (n = {n_first} → {n_last}) | risk at "
+             f"n = {n_first} | risk at n = {n_last} | α'_n at n = {n_last} (rad) |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r} | {slopes[r]:.3f} | {ends[r]:.3f} | {first[r]:.4f} | {last[r]:.4f} | "
+              f"{alpha_last[r]:.3f} |" for r in rhos]
     lines += ["", "Checks: tests on the stored rows, paired by seed (the same training sets), holding only beyond "
               "2 SEM of the paired differences, over every n they name:", ""]
     lines += [f"- {c}: {verdict(ok)} ({v})" for c, ok, v in checks]
     lines += [f"- smallest Theorem 1 bound over the grid: {bmin:.3f} (vacuous when ≈ 1)"]
     return write_summary(d, "Fig. 2: transfer risk, p(β), α'_n", lines, {
-        "slopes": slopes, "risk_last": last, "alpha_last": alpha_last, "p_beta": pdata, "min_bound": bmin,
+        "slopes": slopes, "endpoint_slopes": ends, "risk_first": first, "risk_last": last, "alpha_last": alpha_last, "p_beta": pdata, "min_bound": bmin,
         "Q1": [q1a, q1b], "Q2": [q2a, q2b], "Q3": q3})
 
 
@@ -601,14 +787,22 @@ def _plot_fig4(d: Path) -> dict:
     rows = store_rows(d / "teachers")[0]
     plt = pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(12, 4.3))
-    mid = _I_curves(rows, where=lambda r: r["rho"] == 1.0)
-    stop_R = "stop_time=100.0"
+    meta = _meta(d)
+    cfg = _stored_config(d / "teachers")
+    net = cfg["task"]["kind"] == "network_teacher"
+    # Fig. 4 R's teacher: stop time 100 (kernel), the paper's epoch 511 (paper; drawn in R only, as the paper)
+    stop_R = f"stop_epoch={FIG4R_STOP[meta['quick']]}" if net else "stop_time=100.0"
+
+    def in_mid(r):
+        return r["rho"] == 1.0 and not (net and r["variant"] == stop_R)
+
+    mid = _I_curves(rows, where=in_mid)
     right = _I_curves(rows, where=lambda r: r["variant"] == stop_R, key="rho")
     for i, (v, (nm, I, _, _)) in enumerate(mid.items()):
         ax[0].loglog(nm, I, "o-", ms=3, color=f"C{i}", label=v)
     for i, (rho, (nm, I, _, _)) in enumerate(sorted(right.items(), reverse=True)):
         ax[1].loglog(nm, I, "o-", ms=3, color=f"C{i}", label=f"1 - ρ = {1 - rho:.4g}")
-    ax[0].set_title("Fig. 4 M: I(n) by teacher stopping time (ρ = 1)", fontsize=10)
+    ax[0].set_title(f"Fig. 4 M: I(n) by teacher stopping {'epoch' if net else 'time'} (ρ = 1)", fontsize=10)
     ax[1].set_title(f"Fig. 4 R: I(n) by hard ratio ({stop_R}, T = 10)", fontsize=10)
     for a in ax:
         a.set_xlabel("n")
@@ -620,11 +814,12 @@ def _plot_fig4(d: Path) -> dict:
 
     order = sorted(mid, key=_vkey)
     hard = sorted(right.items(), reverse=True)  # ρ = 1 first
-    checks = fig4_checks(jackknife_I(rows, where=lambda r: r["rho"] == 1.0),
+    checks = fig4_checks(jackknife_I(rows, where=in_mid),
                          jackknife_I(rows, where=lambda r: r["variant"] == stop_R, key="rho"))
-    lines = ["Kernel teacher (L = 5, 20-mode mixture, hard labels ±10) stopped at gradient-flow time t_stop; "
-             "students NTK L = 5, z0 from width-1024 networks, T = 10.", "",
-             "| teacher stop time | I at smallest n | mean I | I at largest n |", "|---|---|---|---|"]
+    lines = [f"Protocol: {meta['protocol']}. Perfect {_teacher_words(cfg['task'])}, stopped at "
+             f"{'epoch e' if net else 'gradient-flow time t_stop'}; {_student_words(cfg['student'])}; T = 10.",
+             "", f"| teacher stop {'epoch' if net else 'time'} | I at smallest n | mean I | I at largest n |",
+             "|---|---|---|---|"]
     lines += [f"| {v} | {mid[v][1][0]:.3f} | {np.mean(mid[v][1]):.3f} | {mid[v][1][-1]:.3f} |" for v in order]
     lines += ["", f"| 1 − ρ ({stop_R}) | I at smallest n | mean I over the upper half of n | I at largest n |",
               "|---|---|---|---|"]
@@ -711,7 +906,10 @@ def _plot_fig5(d: Path) -> dict:
     ax[1].set_xscale("log")
     ax[1].set_yscale("symlog", linthresh=1.0)
     ax[1].axhline(0, color="k", lw=0.6)
-    ax[1].set_xlabel("teacher stopping time")
+    cfg_m, cfg_r = _stored_config(d / "error_vs_rho"), _stored_config(d / "hard_label_effect")
+    net = cfg_r["task"]["kind"] == "network_teacher"
+    unit = "epoch" if net else "time"
+    ax[1].set_xlabel(f"teacher stopping {unit}")
     ax[1].set_ylabel("⟨δŵ_h, Δŵ_c⟩ (Eq. 12 bracket)")
     ax[1].set_title("Fig. 5 R: effect of hard labels at ρ = 1", fontsize=10)
     ax[1].legend(fontsize=7)
@@ -722,11 +920,13 @@ def _plot_fig5(d: Path) -> dict:
     flip_t = [v for v in flips.values() if v is not None]
     q9b = len(flip_t) == len(ns) and max(flip_t) / min(flip_t) <= 10
     checks = fig5_checks(rows_m, rows_r)
-    lines = [f"Imperfect kernel teacher (L = 5 NTK on hard labels of a 20-mode mixture, stopped at t = 1000, "
-             f"r = 0.3), test error {next(iter(terr.values()))[0] * 100:.2f} %; students L = 3, T = 10.", "",
+    tm = cfg_m["task"]
+    stop_m = f"epoch {tm['stop_epoch']}" if net else f"t = {tm['stop_time']:g}"
+    lines = [f"Protocol: {_meta(d)['protocol']}. Imperfect {_teacher_words(tm)}, stopped at {stop_m}, test error "
+             f"{next(iter(terr.values()))[0] * 100:.2f} %; {_student_words(cfg_m['student'])}; T = 10.", "",
              "| ρ | student test error (%) | std over seeds |", "|---|---|---|"]
     lines += [f"| {r} | {m:.3f} | {s:.3f} |" for r, m, s in zip(rhos, means, stds)]
-    lines += ["", "| teacher stop time | teacher error (%) | " + " | ".join(f"n = {n}" for n in ns) + " |",
+    lines += ["", f"| teacher stop {unit} | teacher error (%) | " + " | ".join(f"n = {n}" for n in ns) + " |",
               "|---|---|" + "---|" * len(ns)]
     lines += [f"| {t:g} | {terr_r[(v,)][0] * 100:.2f} | " + " | ".join(f"{hle[(n, v)][0]:.4g}" for n in ns) + " |"
               for t, v in zip(tx, stops)]

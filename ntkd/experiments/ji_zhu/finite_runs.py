@@ -67,13 +67,22 @@ FIGS6_RHOS = [1.0, 0.96, 0.80, 0.65, 0.50, 0.35, 0.15, 0.02, 0.0]  # Fig. S6 leg
 
 def finite_config(raw: dict) -> dict:
     """Validate a finite-width config (a dict in the TOML schema above); returns it with defaults."""
-    top_level(raw, {"name", "comparison", "dtype", *_SECTIONS})
+    top_level(raw, {"name", "comparison", "dtype", "teacher", *_SECTIONS})
     comp = raw.get("comparison")
     if comp not in COMPARISONS:
         fail("comparison", f"must be one of {', '.join(COMPARISONS)}; got {comp!r}")
     cfg = {"name": raw.get("name", comp), "comparison": comp, "dtype": dtype_name(raw)}
     for sec, spec in _SECTIONS.items():
         cfg[sec] = section(raw, sec, spec)
+    if "teacher" in raw:  # weight_change only: a sweep [task] table as the teacher (default FIGS6_TEACHER)
+        if comp != "weight_change":
+            fail("teacher", "applies only to comparison = 'weight_change'")
+        if not isinstance(raw["teacher"], dict):
+            fail("teacher", f"must be a table (a sweep [task]); got {raw['teacher']!r}")
+        try:
+            cfg["teacher"] = validated_task(raw["teacher"])
+        except ValueError as e:
+            fail("teacher", str(e))
     d, m, t = cfg["data"], cfg["model"], cfg["train"]
     for name, v, lo in (("data.n", d["n"], 1), ("data.n_test", d["n_test"], 1), ("data.d", d["d"], 1),
                         ("data.modes", d["modes"], 1), ("model.depth", m["depth"], 1),
@@ -101,7 +110,7 @@ def load_finite_config(path) -> dict:
     return finite_config(read_toml(path))
 
 
-def figS6_config(quick: bool) -> dict:
+def figS6_config(quick: bool, protocol: str = "kernel") -> dict:
     """Fig. S6: ‖Δw‖ of linearized d = 2, L = 3 students vs epoch, online batches (the paper's oracle
     weight changes). Full size is the paper's (m = 2048, 32,768 epochs, batch 512; accelerator-sized);
     quick is m = 128, 1024 epochs, batch 128. T = 10 as in Fig. 2 ([G]: unstated for S6).
@@ -111,13 +120,23 @@ def figS6_config(quick: bool) -> dict:
     dominated by a ρ-independent random walk (measured at m = 128, 1024 epochs: Adam 1e-3 gives
     27.9-31.6 for every ρ, Adam 1e-2 86.8-118 with the order broken; SGD gives 3.5 (ρ = 1) to 25.6
     (ρ = 0), in order). Set ``train.optimizer = "adam"`` in a config to see the paper's optimizer.
+
+    ``protocol = "paper"``: the teacher (config key ``teacher``, a sweep ``[task]`` table) is the Fig. 2
+    teacher of the paper protocol, a finite network (:func:`.figures.paper_configs`), instead of the
+    kernel teacher :data:`FIGS6_TEACHER`; the rest is equal.
     """
-    return finite_config({
-        "name": "ji-zhu-figS6", "comparison": "weight_change",
-        "model": {"depth": 3, "widths": [128 if quick else 2048]},
-        "train": {"rho": FIGS6_RHOS, "T": 10.0, "seeds": [0], "steps": 1024 if quick else 32768,
-                  "optimizer": "sgd", "learning_rate": 4.0, "batch_size": 128 if quick else 512,
-                  "fit_n": 1024 if quick else 2048, "zero_function": True}})
+    raw = {"name": "ji-zhu-figS6", "comparison": "weight_change",
+           "model": {"depth": 3, "widths": [128 if quick else 2048]},
+           "train": {"rho": FIGS6_RHOS, "T": 10.0, "seeds": [0], "steps": 1024 if quick else 32768,
+                     "optimizer": "sgd", "learning_rate": 4.0, "batch_size": 128 if quick else 512,
+                     "fit_n": 1024 if quick else 2048, "zero_function": True}}
+    if protocol == "paper":
+        from .figures import paper_configs
+
+        raw["teacher"] = paper_configs("fig2", quick)["students"]["task"]
+    elif protocol != "kernel":
+        raise ValueError(f"`protocol` must be 'paper' or 'kernel'; got {protocol!r}")
+    return finite_config(raw)
 
 
 def _data(cfg, jnp, jax):
@@ -191,7 +210,8 @@ def _weight_change(cfg, out, progress, jax, jnp, F, dtype):
     import optax
 
     m, t = cfg["model"], cfg["train"]
-    teacher = task_teacher(validated_task({**FIGS6_TEACHER, "fit_n": t["fit_n"]}), dtype=dtype)
+    task = cfg.get("teacher") or validated_task({**FIGS6_TEACHER, "fit_n": t["fit_n"]})
+    teacher = task_teacher(task, dtype=dtype)
     width = m["widths"][0]
     init_fn, apply_fn = F.mlp(2, width, m["depth"], activation=m["activation"], W_std=m["W_std"],
                               b_std=m["b_std"], dtype=dtype)

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 from ...kernels import shared_mlp_kernel_fn
 from ...theories.transfer_risk import tasks as T_
 
-__all__ = ["task_teacher", "init_outputs"]
+__all__ = ["task_teacher", "init_outputs", "prefetch_network_teachers"]
 
 def task_teacher(task: dict, *, dtype=None) -> Callable:
     """The teacher of a sweep task (module docstring): ``teacher(x, key) -> (z_t, z_g)``, teacher and
@@ -78,27 +78,73 @@ _TEACHER_EIG: dict = {}
 _TEACHER_NET: dict = {}
 
 
+_NET_RECIPE = ("teacher_width", "teacher_depth", "teacher_lr", "teacher_batch", "task_seed", "modes", "amplitude")
+
+
+def _recipe(task, dtype):
+    """A network teacher's training run, without its stopping epoch: tasks that differ only in
+    ``stop_epoch`` are checkpoints of one run (the online batches of epoch i do not depend on when the run
+    stops, so a checkpoint equals a run stopped there)."""
+    return tuple(task[k] for k in _NET_RECIPE) + (jnp.dtype(dtype).name,)
+
+
+def _train_run(task, stops, dtype):
+    """Train one network-teacher run (:func:`_network_teacher`) with checkpoints at ``stops``; cached."""
+    import optax
+
+    from ...finite import mlp, train_teacher
+    from ...theories.transfer_risk import tasks as T_
+
+    stops = sorted({int(s) for s in stops})
+    tkey = jax.random.PRNGKey(task["task_seed"])
+    mix = T_.gaussian_mixture(jax.random.fold_in(tkey, 0), task["modes"], amplitude=task["amplitude"])
+    mix = T_.GaussianMixture(*(jnp.asarray(a, dtype) for a in mix))
+    init_fn, apply_fn = mlp(mix.centers.shape[1], task["teacher_width"], task["teacher_depth"], dtype=dtype)
+    run = train_teacher(apply_fn, init_fn(jax.random.fold_in(tkey, 2)), mix.logits,
+                        epochs=max(1, stops[-1]), batch_size=task["teacher_batch"], stop_epochs=stops,
+                        optimizer=optax.adam(task["teacher_lr"]), seed=task["task_seed"])
+    # a few runs (all of one reproduction): checkpoints hold whole networks
+    if _recipe(task, dtype) not in _TEACHER_NET and len(_TEACHER_NET) >= 4:
+        _TEACHER_NET.pop(next(iter(_TEACHER_NET)))
+    _TEACHER_NET[_recipe(task, dtype)] = (apply_fn, run)
+    return apply_fn, run
+
+
+def prefetch_network_teachers(tasks, *, dtype=None) -> dict:
+    """Train every network-teacher run that ``tasks`` (validated task dicts, e.g.
+    ``[t for _, t in cfg.variants()]`` of several configs) need, once per run with a checkpoint at each
+    requested ``stop_epoch``, so that later :func:`task_teacher` calls of these tasks reuse them instead of
+    training one run per stopping epoch. Other kinds are ignored. Returns ``{recipe: stop epochs}``;
+    the teachers equal the ones trained one by one (same batches, same steps)."""
+    dtype = dtype or jnp.result_type(float)
+    plan: dict = {}
+    first: dict = {}
+    for t in tasks:
+        if t.get("kind") != "network_teacher":
+            continue
+        k = _recipe(t, dtype)
+        plan.setdefault(k, set()).add(int(t["stop_epoch"]))
+        first.setdefault(k, t)
+    for k, stops in plan.items():
+        have = _TEACHER_NET.get(k)
+        if have is None or not stops <= set(have[1].epochs.tolist()):
+            _train_run(first[k], stops | (set(have[1].epochs.tolist()) if have else set()), dtype)
+    return {k: sorted(v) for k, v in plan.items()}
+
+
 def _network_teacher(task, mix, tkey, dtype):
     """A finite ReLU teacher (width ``teacher_width``, depth ``teacher_depth``, NTK parameterization) trained
     with Adam (``teacher_lr``) on the hard labels 1{z_g > 0} of the mixture with online batches of
     ``teacher_batch`` fresh samples per epoch, stopped at ``stop_epoch`` (:func:`ntkd.finite.train_teacher`),
-    times the reduction factor. Trained once per process and task."""
-    import optax
+    times the reduction factor. Runs are cached by recipe (:func:`prefetch_network_teachers` trains all
+    stopping epochs of a recipe at once); a missing epoch trains a run up to it."""
+    from ...finite import network_teacher
 
-    from ...finite import mlp, network_teacher, train_teacher
-
-    key = tuple(task[k] for k in ("teacher_width", "teacher_depth", "stop_epoch", "teacher_lr", "teacher_batch",
-                                  "task_seed", "modes", "amplitude")) + (jnp.dtype(dtype).name,)
-    if key not in _TEACHER_NET:
-        init_fn, apply_fn = mlp(mix.centers.shape[1], task["teacher_width"], task["teacher_depth"], dtype=dtype)
-        run = train_teacher(apply_fn, init_fn(jax.random.fold_in(tkey, 2)), mix.logits,
-                            epochs=max(1, task["stop_epoch"]), batch_size=task["teacher_batch"],
-                            stop_epochs=[task["stop_epoch"]], optimizer=optax.adam(task["teacher_lr"]),
-                            seed=task["task_seed"])
-        _TEACHER_NET.clear()
-        _TEACHER_NET[key] = (apply_fn, run.at(task["stop_epoch"]))
-    apply_fn, params = _TEACHER_NET[key]
-    return network_teacher(apply_fn, params, reduction=task["reduction"])
+    have = _TEACHER_NET.get(_recipe(task, dtype))
+    if have is None or task["stop_epoch"] not in have[1].epochs:
+        have = _train_run(task, [task["stop_epoch"]], dtype)
+    apply_fn, run = have
+    return network_teacher(apply_fn, run.at(task["stop_epoch"]), reduction=task["reduction"])
 
 
 def init_outputs(student, depth, key, xs, dtype):
