@@ -94,21 +94,37 @@ def _generic_tile_programs(kernel_fn, get, devs: tuple):
 
 
 @functools.lru_cache(maxsize=64)
-def _placer(part, mirror: bool):
-    """A jitted in-place write of tile ``blk[k]`` into the device result ``o`` at rows i, columns j (and,
-    with ``mirror``, its transpose at rows j, columns i); ``part``: ``"re"``/``"im"`` of a packed pair
-    tile, or None. ``o`` is donated, so the result is updated without a copy where the backend allows."""
+def _placer(part, transpose: bool):
+    """A jitted in-place write of the tile ``blk[0]`` (or its transpose) into a device buffer ``o`` at rows
+    r, columns c; ``part``: ``"re"``/``"im"`` of a packed pair tile, or None. ``o`` is donated, so the
+    buffer is updated without a copy where the backend allows."""
     from jax import lax
 
-    def put(o, blk, k, i, j):
-        t = lax.dynamic_index_in_dim(blk, k, keepdims=False)
+    def put(o, blk, r, c):
+        t = blk[0]
         t = t.real if part == "re" else t.imag if part == "im" else t
-        o = lax.dynamic_update_slice(o, t.astype(o.dtype), (i, j))
-        if mirror:
-            o = lax.dynamic_update_slice(o, t.T.astype(o.dtype), (j, i))
-        return o
+        t = t.T if transpose else t
+        return lax.dynamic_update_slice(o, t.astype(o.dtype), (r, c))
 
     return jax.jit(put, donate_argnums=0)
+
+
+def _row_split(n1: int, n_dev: int) -> int:
+    """How many devices the device result's rows are split over: the largest k ≤ n_dev dividing n1
+    (a ``jax.Array`` shards only evenly)."""
+    return max(k for k in range(1, n_dev + 1) if n1 % k == 0)
+
+
+def _margins(starts, edge: int, rows: int, k: int) -> tuple:
+    """Rows above and below each of the k row shards of ``rows`` rows that the tiles of edge ``edge``
+    at ``starts`` reach into; every shard's buffer gets the same margins, so one placing program."""
+    top = bottom = 0
+    for s in range(k):
+        lo, hi = s * rows, (s + 1) * rows
+        for i in starts:
+            if i < hi and i + edge > lo:
+                top, bottom = max(top, lo - i), max(bottom, i + edge - hi)
+    return top, bottom
 
 
 def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: int = 2048, devices=None,
@@ -147,10 +163,14 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
       out: optional preallocated host arrays to write into, ``(n1, n2)`` of ``x1``'s dtype: one array
         for a single ``get``, else a sequence in the order of ``get``. Pass ``np.lib.format.open_memmap``
         arrays for kernels larger than RAM (n = 50,000 in float32 is 10 GB per kernel).
-        ``out="device"``: no host copy; the result is a ``jax.Array`` on the first of ``devices``,
-        assembled there tile by tile (each tile's device-to-device copy into a donated buffer), for a
-        solve on that device next. Device memory: the result padded to whole tiles, plus one group of
-        tiles. Values equal the host result bitwise (tests/kernels/test_tiled_device.py).
+        ``out="device"``: no host copy; the result is a ``jax.Array`` whose rows are split evenly
+        over the largest number k ≤ len(devices) of devices that divides n1 (``NamedSharding`` over
+        a 1-D mesh ``("rows",)``; k = 1 when n1 is prime, so pick n1 divisible by the device count
+        for an even split), for a solve on the devices next. Each tile is copied device to device
+        only to the shards its rows touch and written into a donated buffer. Device memory per
+        device: its n1/k rows (plus at most one tile edge of margin above and below) times n2
+        padded to whole tiles, plus one tile per device in flight. Values equal the host result
+        bitwise for every device count (tests/kernels/test_tiled_device.py).
       progress: optional callable ``progress(done_tiles, total_tiles)``.
 
     Returns:
@@ -187,11 +207,14 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
     devs = tuple(_devices(devices))
     n_dev = len(devs)
     b1, b2 = min(block_size, n1), min(block_size, n2)
-    if on_device:  # the result padded to whole tiles, on the first device; the host arrays are not used
+    if on_device:  # row shards with margins, columns padded to whole tiles; the host arrays are not used
         import jax.numpy as jnp
 
-        padded = (-(-n1 // b1) * b1, -(-n2 // b2) * b2)
-        out = [jax.device_put(jnp.zeros(padded, dtype), devs[0]) for _ in names]
+        k_rows = _row_split(n1, n_dev)
+        rows = n1 // k_rows
+        top, bottom = _margins(range(0, n1, b1), b1, rows, k_rows)
+        shape = (top + rows + bottom, -(-n2 // b2) * b2)
+        out = [[jnp.zeros(shape, dtype, device=d) for d in devs[:k_rows]] for _ in names]
     cfg = config_of(kernel_fn)
     own = cfg is not None  # ntkd's analytic kernels: one packed program for every tile
     if own:
@@ -236,10 +259,16 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
         parts = ("re", "im") if own and len(names) == 2 else (None,) * len(names)
         blocks = [blocks] * len(names) if own else blocks
         for o_idx, (blk, part) in enumerate(zip(blocks, parts)):
-            blk = jax.device_put(blk, devs[0])
+            tiles_on = sorted(blk.addressable_shards, key=lambda sh: sh.index[0].start or 0)
             for k, (i, j) in enumerate(group):
-                put = _placer(part, symmetric and i != j)
-                out[o_idx] = put(out[o_idx], blk, np.int32(k), np.int32(i), np.int32(j))
+                moved = {}
+                for r, c, transpose in [(i, j, False)] + ([(j, i, True)] if symmetric and i != j else []):
+                    edge = b2 if transpose else b1
+                    for s in range(r // rows, min(k_rows, -(-(r + edge) // rows))):
+                        if s not in moved:  # one device-to-device copy per destination shard
+                            moved[s] = jax.device_put(tiles_on[k].data, devs[s])
+                        put = _placer(part, transpose)
+                        out[o_idx][s] = put(out[o_idx][s], moved[s], np.int32(r - s * rows + top), np.int32(c))
 
     def store(group, blocks):
         if on_device:
@@ -268,8 +297,12 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
                 if progress is not None:
                     progress(done, len(tiles))
             pending = launched
-    if on_device and (out[0].shape != (n1, n2)):
-        out = [o[:n1, :n2] for o in out]
+    if on_device:
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        split = NamedSharding(Mesh(np.array(devs[:k_rows]), ("rows",)), PartitionSpec("rows", None))
+        out = [jax.make_array_from_single_device_arrays((n1, n2), split, [b[top:top + rows, :n2] for b in bufs])
+               for bufs in out]
     if single:
         return out[0]
     return pack(tuple(names), dict(zip(names, out)))

@@ -438,7 +438,8 @@ def test_kernel_matrix_writes_into_memmap_and_checks_out(tmp_path):
 @pytest.mark.slow
 def test_kernel_matrix_on_four_host_devices_equals_one_device(tmp_path):
     """Tiles spread over 4 forced host devices give bitwise the one-device matrices (a subprocess, since
-    the device count is fixed when JAX starts), and both match the float64 NumPy reference."""
+    the device count is fixed when JAX starts), and both match the float64 NumPy reference; so do the
+    row-sharded device results (out="device") over 2 and 4 devices."""
     import os
     import subprocess
     import sys
@@ -458,6 +459,15 @@ def test_kernel_matrix_on_four_host_devices_equals_one_device(tmp_path):
                 s = ntkd.kernel_matrix(kf, x1.astype(dt), get=("nngp", "ntk"), block_size=8, devices=nd)
                 c = ntkd.kernel_matrix(kf, x1.astype(dt), x2.astype(dt), get="ntk", block_size=8, devices=nd)
                 out[f"{{dt}}_{{nd}}_nngp"], out[f"{{dt}}_{{nd}}_ntk"], out[f"{{dt}}_{{nd}}_cross"] = s.nngp, s.ntk, c
+                if nd > 1:  # out="device": rows split over the largest k <= nd dividing n1 (45: k = 1 and 3)
+                    d = ntkd.kernel_matrix(kf, x1.astype(dt), get=("nngp", "ntk"), block_size=8, devices=nd,
+                                           out="device")
+                    assert len(d.ntk.devices()) == {{2: 1, 4: 3}}[nd], d.ntk.sharding
+                    out[f"{{dt}}_{{nd}}_devnngp"], out[f"{{dt}}_{{nd}}_devntk"] = np.asarray(d.nngp), np.asarray(d.ntk)
+            d = ntkd.kernel_matrix(kf, x1[:44].astype(dt), x2.astype(dt), get="ntk", block_size=8, devices=4,
+                                   out="device")
+            assert [s.data.shape for s in d.addressable_shards] == [(11, 29)] * 4
+            out[f"{{dt}}_4_devcross"] = np.asarray(d)
         np.savez({str(tmp_path / 'k.npz')!r}, x1=x1, x2=x2, **out)
     """)
     env = {**os.environ, "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4",
@@ -471,6 +481,9 @@ def test_kernel_matrix_on_four_host_devices_equals_one_device(tmp_path):
         for nd in (2, 4):
             for name in ("nngp", "ntk", "cross"):
                 np.testing.assert_array_equal(z[f"{dt}_{nd}_{name}"], z[f"{dt}_1_{name}"])
+            for name in ("nngp", "ntk"):
+                np.testing.assert_array_equal(z[f"{dt}_{nd}_dev{name}"], z[f"{dt}_1_{name}"])
+        np.testing.assert_array_equal(z[f"{dt}_4_devcross"], z[f"{dt}_1_cross"][:44])
         np.testing.assert_allclose(z[f"{dt}_1_nngp"], nngp, rtol=rtol)
         np.testing.assert_allclose(z[f"{dt}_1_ntk"], ntk, rtol=rtol)
         np.testing.assert_allclose(z[f"{dt}_1_cross"], cross, rtol=rtol)
