@@ -191,7 +191,7 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
     dtype = np.dtype(x1.dtype)
     on_device = isinstance(out, str)
     if on_device and out != "device":
-        raise ValueError(f"`out` must be None, host arrays, or 'device' (a jax.Array on the first device); "
+        raise ValueError(f"`out` must be None, host arrays, or 'device' (a jax.Array kept on the devices); "
                          f"got {out!r}.")
     if on_device:
         out = None
