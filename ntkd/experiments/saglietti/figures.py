@@ -430,7 +430,7 @@ def _digitized_check(fig, th):
     """Theory at the brief's digitized points, per curve, with TOLERANCE by metric. A point outside the
     tolerance is listed with the curve's local slope and the x offset that would explain it (a point on a
     steep flank is as sensitive to the digitized x as to ε)."""
-    lines, ok_all, worst, misses = [], True, 0.0, []
+    lines, ok_all, worst, misses = [], True, None, []
     for curve, pts in DIGITIZED[fig].items():
         if curve not in th:
             continue
@@ -455,11 +455,12 @@ def _digitized_check(fig, th):
             ok = max(diffs) <= tol
             ok_all &= ok
             if metric == "error":
-                worst = max(worst, max(diffs))
+                worst = max(worst or 0.0, max(diffs))
             lines.append(f"| {curve} | {len(diffs)} | {max(diffs):.1e} ({'relative' if kind == 'rel' else 'absolute'})"
                          f" | {tol:g} | {verdict(ok)} |")
+    worst = "no ε points, per metric below" if worst is None else f"max |Δε| = {worst:.1e}"
     head = [(f"- theory vs the brief's digitized values (points on this run's grid; ε to {TOLERANCE['error'][1]:g} "
-             f"absolute): max |Δε| = {worst:.1e} — {verdict(ok_all)}"), "",
+             f"absolute): {worst} — {verdict(ok_all)}"), "",
             "| curve | points | max diff | tolerance | |", "|---|---|---|---|---|"]
     return head + lines + [""] + (["- points outside the tolerance:"] + misses + [""] if misses else []), ok_all
 
