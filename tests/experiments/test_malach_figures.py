@@ -56,3 +56,62 @@ def test_rows_are_computed_once(tmp_path):
 def test_unknown_figure_is_refused(tmp_path):
     with pytest.raises(ValueError, match="malach-c2"):
         F.reproduce("malach-fig9", tmp_path)
+
+
+def _c5_rows(mid_risk, mid_regime):
+    rows = []
+    for s in range(2):
+        r = {"key": f"s{s}", "1nn_risk": 0.32, "1nn_replication": 1.0, "1nn_regime": 2.0}
+        for n, sigmas in (("gaussian", (0.002, 0.005, 0.03)), ("laplace", (0.002, 0.1))):
+            for sg in sigmas:
+                small = sg <= 0.005
+                risk = 0.32 + 0.001 * s if small else (mid_risk + 0.002 * s if n == "gaussian" else 0.29)
+                r |= {f"{n}_{sg:g}_agree": 0.99 if small else 0.7, f"{n}_{sg:g}_risk": risk,
+                      f"{n}_{sg:g}_replication": (risk - 0.2) / 0.12,
+                      f"{n}_{sg:g}_regime": 2.0 if small else (mid_regime if n == "gaussian" else 1.0)}
+        rows.append(r)
+    return rows
+
+
+@pytest.mark.parametrize("mid_risk, mid_regime, holds", [(0.43, 3.0, True), (0.30, 1.0, False)])
+def test_c5_verdicts_follow_the_rows(tmp_path, mid_risk, mid_regime, holds):
+    _write(tmp_path, "c5", _c5_rows(mid_risk, mid_regime))
+    out = F.plot(tmp_path)
+    assert out["ok"][:2] == [True, True] and out["ok"][2:] == [holds, holds]
+    md = (tmp_path / "summary.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| gaussian | 0.03 |"))
+    assert ("not a sampler" in row) is holds and ("does not hold" in md) is (not holds)
+
+
+@pytest.mark.parametrize("late_gain, holds", [(0.0, True), (0.01, False)])
+def test_c7_verdicts_follow_the_rows(tmp_path, late_gain, holds):
+    rows = []
+    for m, floor in ((200, 0.23), (2000, 0.205)):
+        for s in range(3):
+            e = 0.001 * s
+            rows.append({"key": f"m{m}_s{s}", "teacher_risk": 0.32, "direct_risk": floor + e,
+                         "student_n1": floor + 0.03 + e, "student_n10": floor + late_gain + e,
+                         "student_n100": floor + e})
+    _write(tmp_path, "c7", rows)
+    out = F.plot(tmp_path)
+    assert out["ok"] == [holds, True]
+
+
+@pytest.mark.parametrize("interpolated", [1.0, 0.0])
+def test_mlp_summary_reports_interpolation_and_the_regime(tmp_path, interpolated):
+    R = 2
+    rows = []
+    for s in range(2):
+        r = {"key": f"s{s}", "mlp_steps_mean": 2000.0, "mlp_steps_max": 3000.0, "mlp_train_acc_min": interpolated,
+             "mlp_all_interpolated": interpolated, "direct_risk": 0.22}
+        for t, rep, code in (("mlp", 0.6, 1.0), ("1nn", 1.0, 2.0)):
+            r |= {f"{t}_p1_up": 0.85, f"{t}_replication": rep, f"{t}_regime": code, f"{t}_gap": 0.18}
+            r |= {f"{t}_risk_r{i}": 0.27 + 0.01 * i for i in range(R)}
+            r |= {f"{t}_student_risk_r{i}": 0.21 + 0.001 * i for i in range(R)}
+        rows.append(r)
+    _write(tmp_path, "mlp", rows)
+    (tmp_path / "figure.json").write_text(json.dumps({"paper": "malach", "figure": "mlp", "sizes": F._sizes("mlp", True) | {"R": R}}))
+    out = F.plot(tmp_path)
+    assert out["ok"] == [interpolated == 1.0, True, True]
+    assert "**partial sampler**" in (tmp_path / "summary.md").read_text()
+    assert out["floor"] == pytest.approx(0.64 * 0.2 + 0.32 * 0.3 + 0.04 * 0.8, abs=1e-12)  # E|Bin(2, .8)/2 - .8|

@@ -22,6 +22,7 @@ from .bounds import (
                      student_bound,
 )
 from .metrics import (
+                     REGIMES,
                      accuracy,
                      as_distribution,
                      bayes_risk,
@@ -31,6 +32,7 @@ from .metrics import (
                      loss_shift,
                      noise_replication_ratio,
                      pointwise_sampler_gap,
+                     replication_regime,
                      risk,
                      sampler_gap,
                      sampler_risk,
@@ -76,6 +78,7 @@ from .teachers import (
 )
 
 __all__ = [
+                     "REGIMES",
                      "GaussianLDA",
                      "HalfspaceFlip",
                      "HalfspaceLipschitz",
@@ -115,6 +118,7 @@ __all__ = [
                      "pointwise_sampler_gap",
                      "random_teacher_labels",
                      "relu_kernel",
+                     "replication_regime",
                      "risk",
                      "sampler_gap",
                      "sampler_risk",

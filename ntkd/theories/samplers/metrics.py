@@ -11,9 +11,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..._core.checks import check_int
+from ..._core.checks import check_int, is_concrete
 
 __all__ = [
+    "REGIMES",
     "accuracy",
     "as_distribution",
     "bayes_risk",
@@ -23,6 +24,7 @@ __all__ = [
     "loss_shift",
     "noise_replication_ratio",
     "pointwise_sampler_gap",
+    "replication_regime",
     "risk",
     "sampler_gap",
     "sampler_risk",
@@ -98,6 +100,30 @@ def noise_replication_ratio(pred, p):
     off = 1 - jnp.take_along_axis(q, star[:, None], axis=-1)[:, 0]
     noise = 1 - jnp.take_along_axis(p, star[:, None], axis=-1)[:, 0]
     return jnp.mean(off) / jnp.mean(noise)
+
+
+#: the names of :func:`replication_regime`'s codes 0..3
+REGIMES = ("bayes-like", "partial sampler", "sampler", "not a sampler")
+
+
+def replication_regime(pred, p, *, tol=0.1):
+    """Which regime a teacher is in by its noise replication ratio r (:func:`noise_replication_ratio`):
+    code 0 ``"bayes-like"`` (r ≤ tol), 1 ``"partial sampler"`` (tol < r < 1 - tol, tempered: removes some
+    of the noise), 2 ``"sampler"`` (|r - 1| ≤ tol), 3 ``"not a sampler"`` (r > 1 + tol: more label noise
+    than D has, e.g. the catastrophic intermediate-bandwidth Gaussian interpolant of brief C5); names in
+    :data:`REGIMES`.
+
+    [RECON] decision: the brief labels teachers by replication, not by a threshold of the paper; r ≈ 1 is
+    necessary but not sufficient for (S1)/(S2) (where the errors fall matters: see :func:`sampler_gap`).
+    With constant noise rate (halfspace_flip, pair flips), r > 1 iff the risk against D exceeds the
+    exact-sampler risk. Returns the code as a float of p's dtype, NaN when r is NaN (e.g. noiseless D, or
+    a traced ``tol`` outside (0, 0.5)); a concrete ``tol`` outside (0, 0.5) raises ``ValueError``."""
+    tol = jnp.asarray(tol, jnp.asarray(p).dtype)
+    if is_concrete(tol) and not bool((tol > 0) & (tol < 0.5)):
+        raise ValueError(f"`tol` must be in (0, 0.5); got {float(tol)!r}.")
+    r = noise_replication_ratio(pred, p)
+    code = jnp.where(r > 1 + tol, 3, jnp.where(r >= 1 - tol, 2, jnp.where(r > tol, 1, 0))).astype(r.dtype)
+    return jnp.where(jnp.isnan(r) | ~((tol > 0) & (tol < 0.5)), jnp.nan, code)
 
 
 def feature_calibration(pred, p, *, bins: int = 10):
