@@ -115,8 +115,12 @@ def _lin(lo, hi, k):
 
 def figure_config(fig: str, quick: bool) -> dict:
     """Curves (theory) and simulation points of one figure: ``{"curves": [...], "sims": [...], "grid"}``.
-    A curve: ``name``, ``what`` (``student``/``teacher``/``bayes``/``direct_opt``), the scanned ``x`` key,
-    its ``values`` and the fixed ``base`` parameters."""
+    A curve: ``name``, ``what`` (``student``/``teacher``/``bayes``/``direct_opt`` (min over λ of the χ = 0
+    student)/``teacher_opt`` (min over λ̃ of the teacher)), the scanned ``x`` key, its ``values``, the fixed
+    ``base`` parameters (``alpha``, ``lam_t``, ``lam``, ``rho`` = χ, ``T``, ``teacher``, ``p_plus``, label
+    smoothing ``ls_t`` of the teacher and ``ls`` of the student) and an optional plot ``style``. A simulation:
+    ``name`` (the curve it is checked against), ``alphas``, ``teacher``, ``base``, ``n_features``, ``seeds``;
+    ``metric: "teacher"`` with ``lam_t`` per α simulates the ERM teacher alone (Fig. 1)."""
     q = quick
     grid = [101, 81] if q else [401, 301]
     alphas = [2, 3, 4, 5, 6, 8, 10] if q else _lin(2, 10, 17)
