@@ -21,21 +21,23 @@ def _x(n, d, seed, scale=1.0):
 @pytest.mark.parametrize("depth", [0, 1, 3])
 @pytest.mark.parametrize("W_std,b_std", [(1.0, 1.0), (1.4, None), (0.9, 0.3)])
 def test_matches_numpy_reference(activation, depth, W_std, b_std, dtype):
-    x1, x2 = _x(6, 4, 0, 2.0), _x(3, 4, 1)
+    """The cross path (x2 given) against the float64 NumPy reference, x2 holding exact copies of x1's rows
+    (a copy, not x1 itself: no same-point mask) besides new points; one program per case. The symmetric
+    path meets neural-tangents' kernels in test_matches_neural_tangents_fixtures."""
+    x1 = _x(6, 4, 0, 2.0)
+    x2 = np.concatenate([x1.copy(), _x(3, 4, 1)])
     kf = ntkd.mlp_kernel_fn(depth, activation=activation, W_std=W_std, b_std=b_std)
-    for a, b in ((x1, x1), (x1, x2)):
-        ref_nngp, ref_ntk = mlp_kernels(a, b, depth, activation, W_std, b_std)
-        _, d1 = mlp_kernels(a, a, depth, activation, W_std, b_std)
-        _, d2 = mlp_kernels(b, b, depth, activation, W_std, b_std)
-        k = kf(a.astype(dtype), None if b is a else b.astype(dtype))
-        assert k.ntk.dtype == dtype and k.nngp.dtype == dtype
-        if dtype == np.float64:
-            np.testing.assert_allclose(k.nngp, ref_nngp, rtol=1e-12, atol=1e-14)
-            np.testing.assert_allclose(k.ntk, ref_ntk, rtol=1e-12, atol=1e-14)
-        else:
-            n1, n2 = mlp_kernels(a, a, depth, activation, W_std, b_std)[0], mlp_kernels(b, b, depth, activation, W_std, b_std)[0]
-            assert scaled_error(k.ntk, ref_ntk, np.diag(d1), np.diag(d2)) <= 1e-5
-            assert scaled_error(k.nngp, ref_nngp, np.diag(n1), np.diag(n2)) <= 1e-5
+    ref_nngp, ref_ntk = mlp_kernels(x1, x2, depth, activation, W_std, b_std)
+    k = kf(x1.astype(dtype), x2.astype(dtype))
+    assert k.ntk.dtype == dtype and k.nngp.dtype == dtype
+    if dtype == np.float64:
+        np.testing.assert_allclose(k.nngp, ref_nngp, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(k.ntk, ref_ntk, rtol=1e-12, atol=1e-14)
+    else:
+        n1, d1 = (np.diag(m) for m in mlp_kernels(x1, x1, depth, activation, W_std, b_std))
+        n2, d2 = (np.diag(m) for m in mlp_kernels(x2, x2, depth, activation, W_std, b_std))
+        assert scaled_error(k.ntk, ref_ntk, d1, d2) <= 1e-5
+        assert scaled_error(k.nngp, ref_nngp, n1, n2) <= 1e-5
 
 
 @pytest.mark.parametrize("depth", [1, 3])
@@ -57,26 +59,29 @@ def _nt_configs():
 
 @pytest.mark.parametrize("i,cfg", _nt_configs(), ids=lambda v: str(v) if isinstance(v, int) else "")
 def test_matches_neural_tangents_fixtures(i, cfg, dtype):
-    """Reference kernels written by neural-tangents 0.6.5 (scripts/make_nt_fixtures.sh), float64."""
+    """Reference kernels written by neural-tangents 0.6.5 (scripts/make_nt_fixtures.sh), float64.
+
+    One symmetric call on [x1; x2] gives the fixtures' x1-x1 and x1-x2 blocks (and x2's diagonal for
+    the float32 scaled error) from one compiled program; the cross path (x2 given) is checked against
+    the NumPy reference in every configuration by test_matches_numpy_reference."""
     z = np.load(DATA)
     act = cfg["activation"]
     act = act[0] if len(act) == 1 else tuple(act)
     kf = ntkd.mlp_kernel_fn(cfg["depth"], activation=act, W_std=cfg["W_std"], b_std=cfg["b_std"],
                             parameterization=cfg["parameterization"], width=cfg.get("width"))
-    x1, x2 = z["x1"].astype(dtype), z["x2"].astype(dtype)
-    d1 = {g: np.diag(z[f"cfg{i}_{g}11"]) for g in ("nngp", "ntk")}
-    k22 = kf(z["x2"]) if dtype == np.float32 else None  # float64 diagonal of x2 for the scaled error (one program)
-    for tag, (a, b) in {"11": (x1, None), "12": (x1, x2)}.items():
-        k = kf(a, b)
-        for g in ("nngp", "ntk"):
+    n1 = z["x1"].shape[0]
+    k = kf(np.concatenate([z["x1"], z["x2"]]).astype(dtype), get=("nngp", "ntk"))
+    for g in ("nngp", "ntk"):
+        full = np.asarray(getattr(k, g))
+        assert full.dtype == dtype
+        d1, d2 = np.diag(z[f"cfg{i}_{g}11"]), np.diag(full)[n1:]
+        for tag, got in (("11", full[:n1, :n1]), ("12", full[:n1, n1:])):
             ref = z[f"cfg{i}_{g}{tag}"]
-            got = np.asarray(getattr(k, g))
             if dtype == np.float64:
                 np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-13 * np.abs(ref).max())
             else:
-                d2 = d1[g] if tag == "11" else np.diag(np.asarray(getattr(k22, g)))
                 # x1 row 3 is a near-duplicate of row 1 (1 - cos ≈ 5e-7): no exception is made for it.
-                assert scaled_error(got, ref, d1[g], d2) <= 1e-5
+                assert scaled_error(got, ref, d1, d1 if tag == "11" else d2) <= 1e-5
 
 
 def test_float32_diagonal_is_exact_relu_deep():
