@@ -62,3 +62,22 @@ def test_catalogue_store_summary_and_failing_check(tmp_path, monkeypatch):
     assert s2["curves"] == s["curves"]
     with pytest.raises(ValueError, match="saglietti-fig2"):
         figures.reproduce("saglietti-fig99", tmp_path)
+
+
+def test_teacher_only_simulation_is_ridge_logistic_regression():
+    # Fig. 1 sims train the teacher alone; scikit-learn's L2 logistic regression (C = 1/λ̃, unpenalized
+    # intercept, features x/√N) on the same draw is the independent reference for m̃, q̃, b̃
+    from sklearn.linear_model import LogisticRegression
+
+    from ntkd.theories.solvable_model import gmm_sample
+
+    N, alpha, lam_t, key = 60, 2.0, 0.2, jax.random.PRNGKey(5)
+    out = simulate_seed(key, n_features=N, alpha=alpha, p_plus=0.2, delta=1.0, eta=0.5, lam=1.0, rho=0.0,
+                        lam_t=lam_t, teacher="erm", student=False)
+    v, X, y = (np.asarray(a) for a in gmm_sample(jax.random.split(key)[0], N, int(alpha * N), p_plus=0.2, delta=1.0))
+    ref = LogisticRegression(C=1 / lam_t, tol=1e-12, max_iter=10_000).fit(X / np.sqrt(N), y)
+    w = ref.coef_[0]
+    np.testing.assert_allclose([out["teacher_m"], out["teacher_q"], out["teacher_b"]],
+                               [np.sum(w * v) / N, np.sum(w * w) / N, ref.intercept_[0]], rtol=1e-5, atol=1e-7)
+    assert out["teacher_grad"] < 1e-8
+    assert np.isnan(out["student_error"]) and np.isnan(out["q"])
