@@ -156,13 +156,14 @@ def test_symmetric_tiles_equal_one_pass(activation, dt, d, monkeypatch):
     for edge, tile in ((4, 4), (10, 10), (12, 10), (36, 19)):  # (TILE_EDGE, the tile edge it gives)
         monkeypatch.setattr(P, "TILE_EDGE", edge)
         calls.clear()
-        runs = {
-            "eager": [np.asarray(k) for k in kf(x)],
-            "jit": [np.asarray(k) for k in jax.jit(lambda u: kf(u))(x)],
-            "vmap": [np.asarray(k)[1] for k in jax.jit(jax.vmap(lambda u: kf(u)))(np.stack([x[::-1], x]))],
-            "ntk, nngp": [np.asarray(k) for k in kf(x, None, ("ntk", "nngp"))][::-1],
-            "alone": [np.asarray(kf(x, None, g)) for g in ("nngp", "ntk")],
-        }
+        runs = {"eager": [np.asarray(k) for k in kf(x)]}
+        if edge == 12:  # the transformations on one tiling (the ragged overlapping last tile); programs cost
+            runs.update({
+                "jit": [np.asarray(k) for k in jax.jit(lambda u: kf(u))(x)],
+                "vmap": [np.asarray(k)[1] for k in jax.jit(jax.vmap(lambda u: kf(u)))(np.stack([x[::-1], x]))],
+                "ntk, nngp": [np.asarray(k) for k in kf(x, None, ("ntk", "nngp"))][::-1],
+                "alone": [np.asarray(kf(x, None, g)) for g in ("nngp", "ntk")],
+            })
         assert calls and set(calls) == {tile}, calls  # the tiled path ran, with the expected tile edge
         mirrored = ~_covered_together(n, tile)
         assert mirrored.any()
@@ -173,7 +174,8 @@ def test_symmetric_tiles_equal_one_pass(activation, dt, d, monkeypatch):
                 np.testing.assert_allclose(g, ref, rtol=rtol, atol=scale, err_msg=f"{how}, edge {edge}")
                 np.testing.assert_allclose(np.diag(g), alone[k], rtol=4 * np.finfo(dt).eps, err_msg=how)
                 np.testing.assert_array_equal(g[mirrored], g.T[mirrored], err_msg=how)
-        np.testing.assert_allclose(runs["jit"][1], runs["eager"][1], rtol=4 * np.finfo(dt).eps)
+        if "jit" in runs:
+            np.testing.assert_allclose(runs["jit"][1], runs["eager"][1], rtol=4 * np.finfo(dt).eps)
         # tolerances of test_kernels' reference test. The reference takes θ = arccos(cos θ), which
         # loses 1.7e-10 of the float64 ReLU NTK at the near-duplicate pair (3, 30): the same recursion
         # in x87 long double gives 2.37316048473078, ntkd 2.37316048473071, the reference
