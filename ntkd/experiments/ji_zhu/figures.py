@@ -698,6 +698,14 @@ def _ordered(curves, mask=None) -> tuple:
                 + " SE")
 
 
+def _plain_minor_ticks(ax):
+    """Log axes without minor tick labels (matplotlib labels 2×10¹, 3×10¹, ... on short log ranges; they overlap)."""
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def _slope_I(I, nm):
     return float(np.polyfit(np.log(nm), I, 1)[0])
 
@@ -737,6 +745,7 @@ def _plot_fig3(d: Path) -> dict:
             a.loglog(nm, I, "k--" if "random" in v else "k:", label=v)
         a.set_xlabel("n")
         a.set_ylabel("data inefficiency I(n) (log; I ≤ 0 not drawn)")
+        _plain_minor_ticks(a)
         a.legend(fontsize=7)
     ax[0].set_title("Fig. 3 L: Gaussian mixtures by mode number", fontsize=10)
     ax[1].set_title("Fig. 3 R: sign-flip noise (q = 103)", fontsize=10)
@@ -807,6 +816,7 @@ def _plot_fig4(d: Path) -> dict:
     for a in ax:
         a.set_xlabel("n")
         a.set_ylabel("I(n) (log; I ≤ 0 not drawn)")
+        _plain_minor_ticks(a)
         a.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(d / "fig4.png", dpi=110)
