@@ -1,6 +1,6 @@
 """ntkd.finite.interpolate.train_to_interpolation: trains until zero train error (or the cap, reported),
 freezes runs that are done, equals one continuous train_classifier run for a stateless optimizer, and its
-predict is a JAX function."""
+predict is a JAX function (jit, exact gradients)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,17 +12,18 @@ from ntkd.finite.interpolate import train_to_interpolation
 
 M = 16
 INIT, APPLY = mlp(2, 32, 2, out_dim=2, dtype=jnp.float64)
+INIT_J, APPLY_J = jax.jit(INIT), jax.jit(APPLY)  # eager nnx construction and merging cost seconds each
 X = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (M, 2)), np.float64)
 Y = np.asarray(jax.random.randint(jax.random.PRNGKey(1), (M,), 0, 2))  # random labels: pure noise
 
 
 def _acc(params, y):
-    return float(np.mean(np.asarray(APPLY(params, X)).argmax(1) == y))
+    return float(np.mean(np.asarray(APPLY_J(params, X)).argmax(1) == y))
 
 
 def test_runs_interpolate_and_a_done_run_is_frozen():
-    p0 = jax.vmap(INIT)(jax.random.split(jax.random.PRNGKey(2), 2))
-    y_init = np.asarray(APPLY(jax.tree_util.tree_map(lambda a: a[0], p0), X)).argmax(1)  # fitted at step 0
+    p0 = jax.jit(jax.vmap(INIT))(jax.random.split(jax.random.PRNGKey(2), 2))
+    y_init = np.asarray(APPLY_J(jax.tree_util.tree_map(lambda a: a[0], p0), X)).argmax(1)  # fitted at step 0
     ys = np.stack([y_init, Y])
     res = train_to_interpolation(APPLY, p0, X, ys, key=jax.random.PRNGKey(3), max_steps=2000, check_every=200,
                                  optimizer=optax.adam(3e-2), runs=2, labels_per_run=True)
@@ -32,23 +33,20 @@ def test_runs_interpolate_and_a_done_run_is_frozen():
         np.testing.assert_array_equal(leaf[0], leaf0[0])  # run 0 never moved
     p1 = jax.tree_util.tree_map(lambda a: a[1], res.params)
     assert _acc(p1, Y) == 1.0 and res.train_accuracy.tolist() == [1.0, 1.0]
-    # predict: eager = jit, vmap over query sets = loop, grad = central differences
-    logits = res.predict(X)
+    # predict (under jit): the training labels, the runs' own networks; grad = central differences
+    logits = jax.jit(res.predict)(X)
     assert logits.shape == (2, M, 2)
     np.testing.assert_array_equal(np.asarray(logits).argmax(-1), ys)
-    pj = jax.jit(res.predict)
-    np.testing.assert_allclose(pj(X), logits, rtol=1e-12)
-    q = X.reshape(4, M // 4, 2)
-    np.testing.assert_allclose(jax.jit(jax.vmap(res.predict))(q), np.stack([pj(b) for b in q]), rtol=1e-12)
-    f = jax.jit(lambda x: jnp.sum(res.predict(x)[1, :, 1] - res.predict(x)[1, :, 0]))
-    g = jax.jit(jax.grad(f))(X[:3])
+    np.testing.assert_allclose(logits[0], APPLY_J(jax.tree_util.tree_map(lambda a: a[0], p0), X), rtol=1e-12)
+    vg = jax.jit(jax.value_and_grad(lambda x: jnp.sum(res.predict(x)[1, :, 1] - res.predict(x)[1, :, 0])))
     e, h = np.zeros((3, 2)), 1e-6
     e[1, 0] = h
-    assert float(g[1, 0]) == pytest.approx((float(f(X[:3] + e)) - float(f(X[:3] - e))) / (2 * h), rel=1e-6)
+    fd = (float(vg(X[:3] + e)[0]) - float(vg(X[:3] - e)[0])) / (2 * h)
+    assert float(vg(X[:3])[1][1, 0]) == pytest.approx(fd, rel=1e-6)
 
 
 def test_cap_is_reported_and_sgd_rounds_equal_one_continuous_run():
-    p0 = INIT(jax.random.PRNGKey(4))
+    p0 = INIT_J(jax.random.PRNGKey(4))
     res = train_to_interpolation(APPLY, p0, X, Y, key=jax.random.PRNGKey(5), max_steps=10, check_every=5,
                                  optimizer=optax.sgd(0.1))
     assert not res.interpolated and res.steps == 10  # random labels cannot be fitted in 10 small steps
@@ -78,4 +76,4 @@ def test_bad_arguments_are_refused(kw, match):
     args = {"y": Y, "max_steps": 10} | kw
     y = args.pop("y")
     with pytest.raises(ValueError, match=match):
-        train_to_interpolation(APPLY, INIT(jax.random.PRNGKey(0)), X, y, key=jax.random.PRNGKey(0), **args)
+        train_to_interpolation(APPLY, INIT_J(jax.random.PRNGKey(0)), X, y, key=jax.random.PRNGKey(0), **args)
