@@ -53,13 +53,6 @@ class Interpolation(NamedTuple):
     predict: Callable
 
 
-def _labels_of(logits):
-    """Predicted class: argmax over the last axis, or ``logit > 0`` for a single logit ``(n,)``."""
-    if logits.ndim == 1:
-        return (logits > 0).astype(jnp.int32)
-    return jnp.argmax(logits, axis=-1).astype(jnp.int32)
-
-
 def _keep_frozen(done, old, new):
     """Per run: the old parameters where ``done (B,)``, else the new ones."""
     return jax.tree_util.tree_map(lambda a, b: jnp.where(done.reshape((-1,) + (1,) * (b.ndim - 1)), a, b), old, new)
@@ -111,17 +104,22 @@ def train_to_interpolation(apply_fn: Callable, params0, x, y, *, key, max_steps:
     xs = x.astype(leaves[0].dtype)
     y_b = y if labels_per_run else jnp.broadcast_to(y, (B, n))
 
-    @jax.jit
-    def accuracy(params):
-        logits = jax.vmap(apply_fn, (0, None))(params, xs)
-        return jnp.mean((_labels_of(logits) == y_b).astype(jnp.float32), axis=1)
-
     k_out = jax.eval_shape(lambda a: apply_fn(a, xs), jax.tree_util.tree_map(lambda a: a[0], p)).shape
-    K = 2 if len(k_out) == 1 else k_out[-1]
+    scalar = len(k_out) == 1
+    K = 2 if scalar else k_out[-1]
     if bool(jnp.any(y >= K)):
         raise ValueError(f"`y` has labels ≥ {K}, but `apply_fn` gives {K} logits; use out_dim = number of classes.")
 
-    acc = np.asarray(accuracy(p))
+    @jax.jit
+    def correct(params):  # per run, the number of training points classified right (exact integer counts)
+        logits = jax.vmap(apply_fn, (0, None))(params, xs)
+        pred = (logits > 0).astype(jnp.int32) if scalar else jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        return jnp.sum(pred == y_b, axis=1)
+
+    def accuracy(params):
+        return np.asarray(correct(params), np.float64) / n
+
+    acc = accuracy(p)
     done = acc >= target
     steps = np.where(done, 0, max_steps).astype(int)
     taken, r = 0, 0
@@ -133,11 +131,11 @@ def train_to_interpolation(apply_fn: Callable, params0, x, y, *, key, max_steps:
                                   progress=progress)
         p = _keep_frozen(jnp.asarray(done), p, new)
         taken, r = taken + s, r + 1
-        acc = np.asarray(accuracy(p))
+        acc = accuracy(p)
         newly = (acc >= target) & ~done
         steps[newly] = taken
         done = done | newly
-    acc = np.asarray(accuracy(p))
+    acc = accuracy(p)
     out_params = jax.tree_util.tree_map(lambda a: a[0], p) if single else p
 
     if single:

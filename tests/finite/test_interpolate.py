@@ -77,3 +77,12 @@ def test_bad_arguments_are_refused(kw, match):
     y = args.pop("y")
     with pytest.raises(ValueError, match=match):
         train_to_interpolation(APPLY, INIT_J(jax.random.PRNGKey(0)), X, y, key=jax.random.PRNGKey(0), **args)
+
+
+def test_a_single_logit_network_counts_class_one_where_the_logit_is_positive():
+    init, apply = mlp(2, 32, 2, dtype=jnp.float64)  # one logit (n,)
+    loss = lambda z, t: optax.sigmoid_binary_cross_entropy(z, t.astype(z.dtype))
+    res = train_to_interpolation(apply, jax.jit(init)(jax.random.PRNGKey(7)), X, Y, key=jax.random.PRNGKey(8),
+                                 max_steps=5, check_every=5, optimizer=optax.sgd(0.1), loss_fn=loss)
+    z = np.asarray(jax.jit(apply)(res.params, X))
+    assert res.train_accuracy == pytest.approx(np.mean((z > 0) == Y), abs=0) and res.steps in (0, 5)
