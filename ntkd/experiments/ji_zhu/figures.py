@@ -8,6 +8,11 @@
 Sizes: ``quick`` fits all figures in a few minutes on 2 CPU cores; the full sizes are the ones recorded
 in ``docs/reproductions.md`` (CPU, float64), and scale up on accelerators via the same configs.
 Choices the paper leaves open ([G]) are in each config and in :mod:`.teachers`.
+
+Protocols (``reproduce(..., protocol=...)``, ``ntkd reproduce --protocol``): ``"paper"`` (the default; finite
+network teachers and students with the z0 of an initialized network, :func:`paper_configs`) and ``"kernel"``
+(the kernel-limit settings of earlier commits, configs and rows unchanged). ``docs/reproductions-jizhu.md``
+compares them and says which modelling choice moves which number.
 """
 from __future__ import annotations
 
@@ -30,7 +35,8 @@ from ..store import ResultsStore
 from .finite_runs import figS6_config, finite_config, plot_finite, run_finite
 from .sweep import SweepConfig, run_sweep
 
-__all__ = ["FIGURES", "reproduce", "plot", "figure_configs"]
+__all__ = ["FIGURES", "reproduce", "plot", "figure_configs", "paper_configs", "endpoint_slope", "PROTOCOLS",
+           "DEFAULT_PROTOCOL"]
 
 INF = float("inf")
 
