@@ -10,6 +10,9 @@ variance (Prop. 3): a good teacher has probabilities close to ``p*``, not just h
   weight, population risk, Monte-Carlo statistics of the estimators, probability-quality metrics;
 * :mod:`.tasks`: synthetic tasks with exact ``p*`` (Gaussian class-conditionals, multiclass logistic,
   finite input laws);
+* :mod:`.retrieval`: extreme retrieval (§2.2, T3): sampled softmax with uniform, teacher-mined or
+  teacher-sampled negatives and the logQ correction, teacher-weighted positives, double distillation
+  (a documented reconstruction), precision/recall@k against labels and against p*'s top-k;
 * :mod:`.teachers`: the teacher zoo (exact, tempered, smoothed, logit noise, hard, memorizer, kernel).
 
 Conventions: K classes, softmax; binary is K = 2 with logits ``[0, z]`` (:func:`binary_logits`), which
@@ -33,6 +36,21 @@ from .moments import (
                          population_risk,
                          probability_metrics,
                          risk_estimator_stats,
+)
+from .retrieval import (
+                         double_distillation_loss,
+                         negative_proposal,
+                         oracle_precision_at_k,
+                         precision_at_k,
+                         recall_at_k,
+                         retrieval_task,
+                         sample_negatives,
+                         sample_positives,
+                         sampled_softmax_loss,
+                         teacher_hard_negatives,
+                         teacher_positives,
+                         teacher_sampled_negatives,
+                         uniform_negatives,
 )
 from .tasks import (
                          FiniteTask,
@@ -59,9 +77,50 @@ from .teachers import (
 )
 
 __all__ = [
-    "ESTIMATORS", "LOSSES", "TEACHERS", "FiniteTask", "GaussianTask", "LogisticTask", "bayes_distilled_risk",
-    "bayes_logits", "bayes_probs", "binary_logits", "distilled_risk", "empirical_bernstein_bound", "empirical_risk",
-    "estimator_moments", "finite_task", "gaussian_task", "hard", "kernel_teacher", "logistic_task", "logit_noise",
-    "loss_vector", "memorizer", "mixed_risk", "noise_function", "optimal_mixing_weight", "population",
-    "population_risk", "probability_metrics", "risk_estimator_stats", "sample", "smoothed", "teacher_zoo", "tempered",
+                         "ESTIMATORS",
+                         "LOSSES",
+                         "TEACHERS",
+                         "FiniteTask",
+                         "GaussianTask",
+                         "LogisticTask",
+                         "bayes_distilled_risk",
+                         "bayes_logits",
+                         "bayes_probs",
+                         "binary_logits",
+                         "distilled_risk",
+                         "double_distillation_loss",
+                         "empirical_bernstein_bound",
+                         "empirical_risk",
+                         "estimator_moments",
+                         "finite_task",
+                         "gaussian_task",
+                         "hard",
+                         "kernel_teacher",
+                         "logistic_task",
+                         "logit_noise",
+                         "loss_vector",
+                         "memorizer",
+                         "mixed_risk",
+                         "negative_proposal",
+                         "noise_function",
+                         "optimal_mixing_weight",
+                         "oracle_precision_at_k",
+                         "population",
+                         "population_risk",
+                         "precision_at_k",
+                         "probability_metrics",
+                         "recall_at_k",
+                         "retrieval_task",
+                         "risk_estimator_stats",
+                         "sample",
+                         "sample_negatives",
+                         "sample_positives",
+                         "sampled_softmax_loss",
+                         "smoothed",
+                         "teacher_hard_negatives",
+                         "teacher_positives",
+                         "teacher_sampled_negatives",
+                         "teacher_zoo",
+                         "tempered",
+                         "uniform_negatives",
 ]
