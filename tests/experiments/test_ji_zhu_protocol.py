@@ -179,3 +179,33 @@ def test_endpoint_and_least_squares_slopes():
     assert FG.endpoint_slope(n, bent) == pytest.approx(-0.5, abs=1e-12)  # only the ends count
     assert ntkd._core.stats.loglog_slope(n, bent) != pytest.approx(-0.5, abs=0.05)
     assert np.isnan(FG.endpoint_slope(n, np.array([0.0, 1, 1, 1])))  # a zero risk has no log
+
+
+def test_empirical_ntk_student_is_eq4_of_one_finite_network(tmp_path):
+    """student.kernel = "empirical": kernel = the empirical NTK of the network that gives z0 (Jacobian
+    Gram matrix recomputed in NumPy float64); the key stays out of configs that do not set it."""
+    from ntkd.finite import mlp
+
+    raw = {"name": "tiny-emp", "seed": 2, "task": {"kind": "mixture", "modes": 4},
+           "student": {"depth": 2, "init": "network", "init_width": 16, "kernel": "empirical"},
+           "grid": {"rho": [1.0], "T": [1.0], "n": [10], "seeds": 2}, "eval": {"n_test": 12, "n_ref": 0}}
+    cfg = S.SweepConfig.from_dict(raw)
+    assert "kernel" not in S.SweepConfig.from_dict({**raw, "student": {"depth": 2}}).student
+    with pytest.raises(ValueError, match="student.kernel"):
+        S.SweepConfig.from_dict({**raw, "student": {"depth": 2, "kernel": "empirical"}})
+    S.run_sweep(cfg, tmp_path, progress=None)
+    with ResultsStore(tmp_path / "results.sqlite", read_only=True) as st:
+        rows = st.rows()
+    with jax.enable_x64(True):
+        dt = jnp.float64
+        keys = S._keys(cfg.seed)
+        init_fn, apply_fn = mlp(2, 16, 2, dtype=dt)
+        params = init_fn(jax.random.fold_in(keys["init"], 2**20 + 2))
+        teacher = TC.task_teacher(cfg.variants()[0][1], dtype=dt)
+        for r in rows:
+            x = sample_inputs(jax.random.fold_in(jax.random.fold_in(keys["train"], r["seed"]), 0), 10, dtype=dt)
+            jac = jax.jacrev(lambda p: apply_fn(p, x))(params)
+            J = np.concatenate([np.asarray(a).reshape(10, -1) for a in jax.tree_util.tree_leaves(jac)], axis=1)
+            th = np.einsum("ip,jp->ij", J, J)  # float64 NumPy Gram matrix of the Jacobian
+            dz = np.asarray(teacher(x, None)[0]) - np.asarray(apply_fn(params, x)).reshape(10)
+            assert r["w_norm"] == pytest.approx(np.sqrt(np.dot(dz, np.linalg.solve(th, dz))), rel=1e-6)

@@ -31,7 +31,7 @@ from ...theories.transfer_risk.tasks import sample_inputs
 from ..config import as_list, dtype_name, fail, fmt, json_default, num_list, read_toml, section, top_level, typed
 from ..engine import Unit, batch_size, device_mesh, replicated, run_units, shard_seeds, size_buckets
 from ..store import Schema, refuse_other_config
-from .teachers import init_outputs, task_teacher
+from .teachers import empirical_student, init_outputs, task_teacher
 
 __all__ = ["SweepConfig", "load_config", "run_sweep", "validated_task", "SCHEMA", "COORDS", "METRICS"]
 
@@ -76,6 +76,10 @@ _STUDENT_KEYS = {
     "init_width": (1024, int, False),
     "jitter": (0.0, float, False),
 }
+
+
+# student key kept out of configs that do not set it (their hashes stay unchanged)
+_KERNEL_KEY = {"kernel": ("analytic", {"analytic", "empirical"}, False)}
 
 
 _GRID_KEYS = {"rho": None, "T": None, "t": None, "n": None, "seeds": None}
@@ -139,7 +143,11 @@ class SweepConfig:
                 for v in as_list(task[k]):
                     if not v > 0 and not (k == "stop_epoch" and v == 0):
                         fail(f"task.{k}", f"must be > 0; got {v!r}")
-        student = section(raw, "student", _STUDENT_KEYS)
+        student = section(raw, "student", {**_STUDENT_KEYS, **_KERNEL_KEY})
+        if student["kernel"] == "analytic" and "kernel" not in raw.get("student", {}):
+            student.pop("kernel")
+        elif student["kernel"] == "empirical" and student["init"] != "network":
+            fail("student.kernel", "'empirical' is the NTK of the network that gives z0; set init = 'network'")
         ev = section(raw, "eval", _EVAL_KEYS)
         g = raw.get("grid")
         if not isinstance(g, dict):
@@ -266,7 +274,10 @@ def _seed_data(pools, seed, teacher, task, st, depth, n_max, keys, x_te, zt_te, 
         if task["kind"] == "random":  # i.i.d. logits: a fresh draw at the test points for each seed
             zt_te_s, _ = teacher(x_te, jax.random.fold_in(k, 2))
             yg_te_s = _labels(task, zt_te_s, zt_te_s)
-        if st["init"] == "network":
+        if st.get("kernel") == "empirical":  # the one network whose NTK is the kernel (same for every seed)
+            z0_fn = _student_kernel(st, depth, keys, dtype)[1]
+            z0, z0_te = z0_fn(x), z0_fn(x_te)
+        elif st["init"] == "network":
             z0, z0_te = init_outputs(st, depth, jax.random.fold_in(keys["init"], seed), [x, x_te], dtype)
         else:
             z0, z0_te = jnp.zeros(n_max, dtype), jnp.zeros(x_te.shape[0], dtype)
@@ -289,8 +300,20 @@ def validated_task(raw_task: dict) -> dict:
     return task
 
 
-def _student_kernel(st, depth):
-    return shared_mlp_kernel_fn(depth, st["activation"], st["W_std"], st["b_std"])
+_EMPIRICAL: dict = {}
+
+
+def _student_kernel(st, depth, keys=None, dtype=None):
+    """The student's kernel function: the analytic NTK, or (``kernel = "empirical"``) the empirical NTK of
+    one initialized width-``init_width`` network shared by every seed, returned with its z0 function
+    (:func:`.teachers.empirical_student`; seeds then differ in their training sets only)."""
+    if st.get("kernel") != "empirical":
+        return shared_mlp_kernel_fn(depth, st["activation"], st["W_std"], st["b_std"])
+    ck = (json.dumps(st, sort_keys=True), depth, str(keys["init"]), jnp.dtype(dtype).name)
+    if ck not in _EMPIRICAL:
+        _EMPIRICAL.clear()
+        _EMPIRICAL[ck] = empirical_student(st, depth, jax.random.fold_in(keys["init"], 2**20 + depth), dtype)
+    return _EMPIRICAL[ck]
 
 
 def run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Optional[int] = None,
@@ -353,7 +376,8 @@ def _run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opt
         ckey = (vl, L)
         if ckey not in cache:
             cache.clear()
-            kfn = _student_kernel(st, L)
+            kfn = _student_kernel(st, L, keys, dtype)
+            kfn = kfn[0] if isinstance(kfn, tuple) else kfn
             teacher = task_teacher(task, dtype=dtype)
             zt_te, zg_te = teacher(x_te, jax.random.fold_in(keys["test"], 1))
             yg_te = _labels(task, zt_te, zg_te)

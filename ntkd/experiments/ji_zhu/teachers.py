@@ -33,7 +33,7 @@ import jax.numpy as jnp
 from ...kernels import shared_mlp_kernel_fn
 from ...theories.transfer_risk import tasks as T_
 
-__all__ = ["task_teacher", "init_outputs", "prefetch_network_teachers"]
+__all__ = ["task_teacher", "init_outputs", "prefetch_network_teachers", "empirical_student"]
 
 def task_teacher(task: dict, *, dtype=None) -> Callable:
     """The teacher of a sweep task (module docstring): ``teacher(x, key) -> (z_t, z_g)``, teacher and
@@ -157,3 +157,24 @@ def init_outputs(student, depth, key, xs, dtype):
                    W_std=student["W_std"], b_std=student["b_std"],
                    rngs=nnx.Rngs(int(jax.random.randint(key, (), 0, 2**31 - 1))), dtype=dtype)
     return [jnp.reshape(model(x), (x.shape[0],)) for x in xs]
+
+
+def empirical_student(student, depth, key, dtype):
+    """The linearized finite student of ``student.kernel = "empirical"``: one initialized NTK-parameterized
+    network of width ``init_width`` (:func:`ntkd.finite.mlp`, initialized from ``key``) gives both the kernel,
+    its empirical NTK Θ̂ (structured derivatives, :func:`ntkd.kernels.empirical_ntk`), and z0 = f(·; w0),
+    so the sweep's predictor z0(x) + Θ̂(x, X) Θ̂_n⁻¹ (z_eff − z0(X)) is Eq. 4 of that very network.
+    Returns ``(kernel_fn(x1, x2, get), z0_fn(x))``; ``get`` must be "ntk"."""
+    from ...finite import mlp
+    from ...kernels import empirical_ntk
+
+    init_fn, apply_fn = mlp(2, student["init_width"], depth, activation=student["activation"],
+                            W_std=student["W_std"], b_std=student["b_std"], dtype=dtype)
+    params = init_fn(key)
+
+    def kernel_fn(x1, x2=None, get="ntk"):
+        if get != "ntk":
+            raise ValueError(f"the empirical student has only its NTK; got get={get!r}")
+        return empirical_ntk(apply_fn, params, x1, x2, method="structured")
+
+    return kernel_fn, lambda x: jnp.reshape(apply_fn(params, x), (x.shape[0],))
