@@ -66,6 +66,11 @@ def test_other_new_figure_claims_hold_on_paper_values_and_break():
     assert verdicts("fig1", th1)["gap to BO"] is True
     th1["optimal lt"] = (th1["optimal lt"][0], th1["teacher BO"][1] + 1e-3)  # optimal ridge ≈ Bayes
     assert verdicts("fig1", th1)["gap to BO"] is False
+    a = np.array([1.5, 3, 4.5, 9])
+    th1["optimal lt|lam_t"] = (a, np.array([.15, .21, .27, .33]))  # T3: argmin λ̃ within ±20 %
+    assert verdicts("fig1", th1)["T3 argmin"] is True
+    th1["optimal lt|lam_t"] = (a, np.array([.15, .21, .27, .5]))  # 0.5 vs 0.341 at α = 9
+    assert verdicts("fig1", th1)["T3 argmin"] is False
     th6 = digitized("fig6")  # λ̃ = 1e-5 peaks at α = 4.5 with .2053
     assert verdicts("fig6", th6)["peak below teacher separability"] is True
     x, y = th6["teacher lt=1e-05"]

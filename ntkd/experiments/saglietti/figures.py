@@ -107,6 +107,7 @@ TOLERANCE = {"error": ("abs", 1e-3), "train_loss": ("abs", 1e-3), "half_mse_sigm
 #: the derived optimal teacher λ̃ (Fig. 1; brief §3.1 for α = 1.5, 3, 4.5, 9, this code's search for α = 6)
 #: at which the Fig. 1 ERM simulations are run; ε is flat at the optimum, so ±5 % in λ̃ moves it < 1e-5
 LAM_T_OPT = {1.5: 0.145, 3: 0.22, 4.5: 0.265, 6: 0.30, 9: 0.341}
+T3_LAM_T = {1.5: 0.145, 3: 0.22, 4.5: 0.265, 9: 0.341}  # brief §4.3 T3 (±20 %)
 
 
 def _lin(lo, hi, k):
@@ -513,6 +514,13 @@ def claim_checks(fig: str, th: dict) -> list:
         x, bo = th["teacher BO"]
         gap = th["optimal lt"][1] - np.interp(th["optimal lt"][0], x, bo)
         ok = bool(np.all(np.isfinite(gap)) and np.all(gap >= 5e-3))
+        if "optimal lt|lam_t" in th:  # T3: the argmin λ̃ (brief §3.1 derived values) within ±20 %
+            xl, ll = th["optimal lt|lam_t"]
+            got = {a: float(np.interp(a, xl, ll)) for a in T3_LAM_T if np.min(np.abs(xl - a)) < 1e-9}
+            ok3 = bool(got) and all(0.8 * T3_LAM_T[a] <= v <= 1.2 * T3_LAM_T[a] for a, v in got.items())
+            out.append(("T3 argmin", ok3, "- T3 the optimal λ̃ within ±20 % of the brief's derived values: "
+                        + ", ".join(f"α = {a:g}: {v:.3f} ({T3_LAM_T[a]})" for a, v in got.items())
+                        + f" — {verdict(ok3)}"))
         out.append(("gap to BO", ok, (f"- optimally regularized logistic regression stays above the Bayes error at "
                     f"every α (gap ≥ 5e-3; smallest {np.nanmin(gap):.4f}, paper ≈ .010 at α = 9) — {verdict(ok)}")))
     if fig == "fig2":
@@ -625,6 +633,11 @@ def plot(d) -> dict:
     fig = meta["figure"]
     rows, _ = store_rows(d)
     th, sim = _curves(rows, ("error",) + METRICS11 if fig == "fig11" else ("error",))
+    if fig == "fig1":  # the λ̃ the search chose, from each row's configuration (claim T3)
+        pts = sorted((r["x"], json.loads(r["config"]).get("lam_t", np.nan)) for r in rows
+                     if r["kind"] == "theory" and r["curve"] == "optimal lt")
+        if pts:
+            th["optimal lt|lam_t"] = tuple(np.array(v, float) for v in zip(*pts))
     style = _style(fig, meta.get("quick", False))
     plt = pyplot()
     lines, data = [], {"figure": fig, "checks": {}}
@@ -692,7 +705,7 @@ def plot(d) -> dict:
         for i, (name, (x, y)) in enumerate(th.items()):
             st = style.get(name) or {"ls": "--" if name.startswith("teacher") else ":" if name.endswith(" BO") else "-",
                                      "color": "k" if name.endswith(" BO") else f"C{i}"}
-            if name in ("teacher a=4.5",):
+            if name in ("teacher a=4.5",) or "|" in name:  # auxiliary curves: Q2's teacher, T3's λ̃
                 continue
             ax.plot(x, y, st.get("ls", "-"), color=st.get("color"), label=name)
             if name in sim:
