@@ -9,17 +9,20 @@ from .linalg import mm
 
 __all__ = ["pinv_coeffs", "factor_usable", "pinv_solve", "flow_phi", "solve_psd"]
 
-def pinv_coeffs(evals):
-    """1/λ above a relative cutoff n·eps·max|λ|, 0 below (the pseudo-inverse in the eigenbasis)."""
-    cutoff = evals.shape[0] * jnp.finfo(evals.dtype).eps * jnp.max(jnp.abs(evals))
+def pinv_coeffs(evals, count=None):
+    """1/λ above a relative cutoff n·eps·max|λ|, 0 below (the pseudo-inverse in the eigenbasis); ``count``
+    (default: the number of eigenvalues, may be traced) replaces n where padded points are not counted."""
+    count = evals.shape[0] if count is None else count
+    cutoff = count * jnp.finfo(evals.dtype).eps * jnp.max(jnp.abs(evals))
     return jnp.where(evals > cutoff, 1 / jnp.where(evals > cutoff, evals, 1), 0)
 
 
-def factor_usable(chol_lower):
+def factor_usable(chol_lower, count=None):
     """False when the Cholesky factor failed (NaN) or the kernel is numerically singular
-    (squared pivot ratio > 1 / (n eps)); then the pseudo-inverse path is used instead."""
+    (squared pivot ratio > 1 / (n eps)); then the pseudo-inverse path is used instead. ``count`` as in
+    :func:`pinv_coeffs`."""
     d = jnp.abs(jnp.diagonal(chol_lower))
-    n = d.shape[0]
+    n = d.shape[0] if count is None else count
     finite = jnp.isfinite(d).all()
     ratio2 = (jnp.max(d) / jnp.maximum(jnp.min(d), jnp.finfo(d.dtype).tiny)) ** 2
     return finite & (ratio2 * n * jnp.finfo(d.dtype).eps < 1)

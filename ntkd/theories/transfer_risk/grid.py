@@ -25,7 +25,7 @@ import numpy as np
 
 from ..._core.checks import check_finite, check_positive
 from ..._core.linalg import einsum, mm
-from ..._core.spectral import flow_phi, solve_psd
+from ..._core.spectral import factor_usable, flow_phi, pinv_coeffs, solve_psd
 from ...losses import check_labels
 from .distill import correction_logits, effective_logits
 
@@ -90,15 +90,15 @@ def grid_core(kernel_fn, x_tr, zt_tr, yg_tr, zg_tr, z0_tr, x_te, zt_te, yg_te, z
     if method == "chol":
         c = jax.scipy.linalg.cho_factor(k, lower=True)
         sol = jax.scipy.linalg.cho_solve(c, rhs)
-        ok = _factor_usable(c[0], n) & jnp.isfinite(sol).all()
+        ok = factor_usable(c[0], n) & jnp.isfinite(sol).all()
         coef_t = sol[None, :, :P]  # times are all inf
     else:
         evals, evecs = jnp.linalg.eigh(k)
         proj = mm(evecs.T, rhs)
-        sol = mm(evecs, _pinv_coeffs(evals, n)[:, None] * proj)  # proj reused: one projection
+        sol = mm(evecs, pinv_coeffs(evals, n)[:, None] * proj)  # proj reused: one projection
         inf_t = jnp.isinf(times)
         phi = flow_phi(evals[None, :], jnp.where(inf_t, 0, times)[:, None], n)
-        phi = jnp.where(inf_t[:, None], _pinv_coeffs(evals, n)[None, :], phi)  # (M, n)
+        phi = jnp.where(inf_t[:, None], pinv_coeffs(evals, n)[None, :], phi)  # (M, n)
         coef_t = einsum("ij,tj,jp->tip", evecs, phi, proj[:, :P])  # (M, n, P)
         ok = jnp.isfinite(sol).all()
     if n_valid is not None:  # the padded points' coefficients are 0 (eigh may mix them in at rounding level)
@@ -138,19 +138,6 @@ def grid_core(kernel_fn, x_tr, zt_tr, yg_tr, zg_tr, z0_tr, x_te, zt_te, yg_te, z
         out["oracle_norm"] = jnp.broadcast_to(onorm[None, :], w_norm.shape)
     out["ok"] = ok
     return out
-
-
-def _pinv_coeffs(evals, count):
-    """:func:`ntkd._core.spectral.pinv_coeffs` with the cutoff count·eps·max|λ| of ``count`` real points."""
-    cutoff = count * jnp.finfo(evals.dtype).eps * jnp.max(jnp.abs(evals))
-    return jnp.where(evals > cutoff, 1 / jnp.where(evals > cutoff, evals, 1), 0)
-
-
-def _factor_usable(chol_lower, count):
-    """:func:`ntkd._core.spectral.factor_usable` with the threshold of ``count`` real points."""
-    d = jnp.abs(jnp.diagonal(chol_lower))
-    ratio2 = (jnp.max(d) / jnp.maximum(jnp.min(d), jnp.finfo(d.dtype).tiny)) ** 2
-    return jnp.isfinite(d).all() & (ratio2 * count * jnp.finfo(d.dtype).eps < 1)
 
 
 def grid_points(rho, T):
