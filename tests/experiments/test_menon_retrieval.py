@@ -15,7 +15,7 @@ from ntkd.theories import bias_variance as bv
 
 
 def test_retrieval_students_learn_and_teacher_is_noisy_p_star():
-    K, d, P, n = 30, 4, 3, 200
+    K, d, P, n = 30, 4, 3, 100
     task = bv.retrieval_task(jax.random.PRNGKey(0), K, d, tau0=1.0, dtype=np.float32)
     teacher = noisy_teacher_probs(task, jax.random.PRNGKey(1), 0.0)  # σ = 0: the teacher is p* exactly
     x, pos = bv.sample_positives(task, jax.random.PRNGKey(2), n, P)
@@ -27,7 +27,7 @@ def test_retrieval_students_learn_and_teacher_is_noisy_p_star():
     lp_t = bv.negative_proposal(teacher(x), exclude=tpi, uniform_mix=0.5)
     params, last = train_retrieval(jax.random.split(jax.random.PRNGKey(3), 2), jnp.stack([x, x]), jnp.stack([pos, tpi]),
                                    jnp.stack([w, tpw]), jnp.stack([uni, lp_t]), init_fn=init_fn, apply_fn=apply_fn,
-                                   m=8, steps=150, lr=0.05)
+                                   m=8, steps=80, lr=0.05)
     assert np.isfinite(last).all()
     x_te, _ = bv.sample_positives(task, jax.random.PRNGKey(4), 500, P)
     ps = bv.bayes_probs(task, x_te)
