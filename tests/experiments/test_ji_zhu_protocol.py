@@ -83,7 +83,7 @@ def test_paper_configs_validate_and_follow_the_paper(quick):
         recipes = {TC._recipe(t, jnp.float64) for f in ("fig2", "fig4", "fig5") for c in cfgs[f].values()
                    for _, t in c.variants()}
         assert len(recipes) == 1
-    s6 = figS6_config(quick, "paper")
+    s6 = FG.figS6_protocol_config(quick, "paper")
     assert s6["teacher"] == fig2.task
     with pytest.raises(ValueError, match="protocol"):
         FG.figure_configs("fig2", quick, "papr")

@@ -35,7 +35,7 @@ from ..store import ResultsStore
 from .finite_runs import figS6_config, finite_config, plot_finite, run_finite
 from .sweep import SweepConfig, run_sweep
 
-__all__ = ["FIGURES", "reproduce", "plot", "figure_configs", "paper_configs", "endpoint_slope", "PROTOCOLS",
+__all__ = ["FIGURES", "reproduce", "plot", "figure_configs", "paper_configs", "figS6_protocol_config", "endpoint_slope", "PROTOCOLS",
            "DEFAULT_PROTOCOL"]
 
 INF = float("inf")
@@ -158,6 +158,15 @@ def _paper_teacher(fig, quick, **extra):
     return {"kind": "network_teacher", "teacher_depth": 5, "modes": 20, **t, **extra}
 
 
+def figS6_protocol_config(quick: bool, protocol: str = "kernel") -> dict:
+    """Fig. S6's finite-width config (:func:`.finite_runs.figS6_config`) under ``protocol``: the kernel
+    teacher, or (``"paper"``) the Fig. 2 network teacher of :func:`paper_configs`."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"`protocol` must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
+    teacher = paper_configs("fig2", quick)["students"]["task"] if protocol == "paper" else None
+    return figS6_config(quick, teacher)
+
+
 def paper_configs(fig: str, quick: bool) -> dict:
     """The paper's protocol (§6, as far as a CPU allows at quick sizes), by part name.
 
@@ -264,7 +273,7 @@ def reproduce(name: str, out, *, quick: bool = False, protocol: str = DEFAULT_PR
     if protocol == "paper":  # one run per teacher recipe for every figure still to compute
         pending = _pending(names, out, quick, protocol)
         if "figS6" in names and not (out / "figS6" / "results.json").exists():
-            s6 = figS6_config(quick, protocol)
+            s6 = figS6_protocol_config(quick, protocol)
             pending.append(SweepConfig.from_dict({"task": s6["teacher"], "grid": {"rho": [1.0], "T": [1.0],
                                                                                  "n": [1]}}))
         _prefetch(pending, quick)
@@ -276,7 +285,7 @@ def reproduce(name: str, out, *, quick: bool = False, protocol: str = DEFAULT_PR
         write_text_atomic(d / "figure.json", json.dumps({"paper": "ji-zhu", "figure": k, "quick": quick,
                                                          "protocol": protocol}))
         if k == "figS6":  # finite-width training (.finite_runs), resumable through its checkpoints
-            run_finite(figS6_config(quick, protocol), d, progress=progress)
+            run_finite(figS6_protocol_config(quick, protocol), d, progress=progress)
         elif k not in ("fig1", "figS7"):
             for part, raw in figure_configs(k, quick, protocol).items():
                 cfg = SweepConfig.from_dict(raw)

@@ -110,7 +110,7 @@ def load_finite_config(path) -> dict:
     return finite_config(read_toml(path))
 
 
-def figS6_config(quick: bool, protocol: str = "kernel") -> dict:
+def figS6_config(quick: bool, teacher: dict = None) -> dict:
     """Fig. S6: ‖Δw‖ of linearized d = 2, L = 3 students vs epoch, online batches (the paper's oracle
     weight changes). Full size is the paper's (m = 2048, 32,768 epochs, batch 512; accelerator-sized);
     quick is m = 128, 1024 epochs, batch 128. T = 10 as in Fig. 2 ([G]: unstated for S6).
@@ -121,21 +121,17 @@ def figS6_config(quick: bool, protocol: str = "kernel") -> dict:
     27.9-31.6 for every ρ, Adam 1e-2 86.8-118 with the order broken; SGD gives 3.5 (ρ = 1) to 25.6
     (ρ = 0), in order). Set ``train.optimizer = "adam"`` in a config to see the paper's optimizer.
 
-    ``protocol = "paper"``: the teacher (config key ``teacher``, a sweep ``[task]`` table) is the Fig. 2
-    teacher of the paper protocol, a finite network (:func:`.figures.paper_configs`), instead of the
-    kernel teacher :data:`FIGS6_TEACHER`; the rest is equal.
+    ``teacher``: a sweep ``[task]`` table (config key ``teacher``) instead of the kernel teacher
+    :data:`FIGS6_TEACHER`; the paper protocol passes its Fig. 2 teacher, a finite network
+    (:func:`.figures.figS6_protocol_config`); the rest is equal.
     """
     raw = {"name": "ji-zhu-figS6", "comparison": "weight_change",
            "model": {"depth": 3, "widths": [128 if quick else 2048]},
            "train": {"rho": FIGS6_RHOS, "T": 10.0, "seeds": [0], "steps": 1024 if quick else 32768,
                      "optimizer": "sgd", "learning_rate": 4.0, "batch_size": 128 if quick else 512,
                      "fit_n": 1024 if quick else 2048, "zero_function": True}}
-    if protocol == "paper":
-        from .figures import paper_configs
-
-        raw["teacher"] = paper_configs("fig2", quick)["students"]["task"]
-    elif protocol != "kernel":
-        raise ValueError(f"`protocol` must be 'paper' or 'kernel'; got {protocol!r}")
+    if teacher is not None:
+        raw["teacher"] = teacher
     return finite_config(raw)
 
 
