@@ -382,10 +382,14 @@ def _summary_students(d, r):
 
     m6 = bool(closer) and all(beats(k) for k in closer)
     checks["M6 hard teacher worse than closer-to-p* teachers"] = m6
+    strict = bool(closer) and all(paired(hard, k, n)[0] > 2 * paired(hard, k, n)[1] for k in closer for n in ns)
+    checks["M6 strict: beyond 2 s.e. at every N"] = strict
     lines.append(f"- M6 the hard teacher (accuracy {tq[hard]['accuracy']:.3f}, the Bayes accuracy, E‖p^t-p*‖ "
                  f"{tq[hard]['distance']:.3f}) gives worse students than every teacher that is no more accurate but "
                  f"closer to p* ({', '.join(closer)}): paired excess-risk difference > 1 s.e. at every N and > 3 s.e. "
                  f"averaged over N: {verdict(m6)}")
+    lines.append(f"- M6 strict (the same, beyond 2 s.e. of the paired difference at every N, for every such teacher): "
+                 f"{verdict(strict)}")
     # rank agreement: student excess vs teacher distance and vs teacher accuracy
     ks = list(tq)
     ex = np.array([_agg(rows, k, n_mid, "excess_risk")[0] for k in ks])
