@@ -29,7 +29,7 @@ def test_retrieval_students_learn_and_teacher_is_noisy_p_star():
                                    jnp.stack([w, tpw]), jnp.stack([uni, lp_t]), init_fn=init_fn, apply_fn=apply_fn,
                                    m=8, steps=80, lr=0.05)
     assert np.isfinite(last).all()
-    x_te, _ = bv.sample_positives(task, jax.random.PRNGKey(4), 500, P)
+    x_te, _ = bv.sample_positives(task, jax.random.PRNGKey(4), n, P)  # the training shapes: no new compiles
     ps = bv.bayes_probs(task, x_te)
     bayes = float(bv.oracle_precision_at_k(ps, ps, 1).mean())
     for b in range(2):
@@ -65,7 +65,7 @@ def test_kernel_students_match_kernel_teacher_and_are_linear_in_targets():
     from ntkd.kernels import mlp_kernel_fn
     task, _ = figures.t1_instance()
     x, y = bv.sample(task, jax.random.PRNGKey(3), 40)
-    x_eval, _ = bv.sample(task, jax.random.PRNGKey(4), 64)
+    x_eval, _ = bv.sample(task, jax.random.PRNGKey(4), 40)  # the training shape: no new compiles
     kfn = mlp_kernel_fn(1)
     onehot = np.eye(3)[np.asarray(y)]
     ps = np.asarray(bv.bayes_probs(task, x))
