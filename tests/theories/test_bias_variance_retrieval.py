@@ -161,3 +161,12 @@ def test_retrieval_task_positives_follow_p_star():
     pmax = p.max(1)
     diff = hit.mean(1) - pmax
     assert abs(diff.mean()) < 4 * diff.std(ddof=1) / np.sqrt(len(diff))
+
+
+def test_float32_probabilities_with_a_float64_loss_matrix():
+    # float32 rows sum to 1 only to ~1e-7: cast to the loss matrix's float64 they must stay valid (not NaN)
+    p32 = softmax(Z[:, :4], axis=1).astype(np.float32)
+    ell = -log_softmax(Z[:, 4:8], axis=1)
+    ref = (p32.astype(np.float64) * ell).sum(1).mean()
+    np.testing.assert_allclose(bv.distilled_risk(ell, p32), ref, rtol=1e-12)
+    np.testing.assert_allclose(bv.distilled_risk(ell, p32.astype(np.float64)), ref, rtol=1e-12)
