@@ -11,7 +11,7 @@ Choices the paper leaves open ([G]) are in each config and in :mod:`.teachers`.
 
 Protocols (``reproduce(..., protocol=...)``, ``ntkd reproduce --protocol``): ``"paper"`` (the default; finite
 network teachers and students with the z0 of an initialized network, :func:`paper_configs`) and ``"kernel"``
-(the kernel-limit settings of earlier commits, configs and rows unchanged). ``docs/reproductions-jizhu.md``
+(the kernel-limit settings of earlier commits, configs and rows unchanged). ``docs/reproductions.md`` (Ji & Zhu)
 compares them and says which modelling choice moves which number.
 """
 from __future__ import annotations
