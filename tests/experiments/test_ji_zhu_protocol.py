@@ -68,6 +68,8 @@ def test_paper_configs_validate_and_follow_the_paper(quick):
     assert all(n % 32 == 0 and (n // 32) & (n // 32 - 1) == 0 for n in fig2.grid["n"])  # 32·2^k
     assert fig2.student["init"] == "network" and fig2.student["depth"] == 3
     assert fig2.student["init_width"] == (512 if quick else 2048)
+    for c in (fig2, cfgs["fig5"]["error_vs_rho"], cfgs["fig5"]["hard_label_effect"]):  # linearized finite nets
+        assert c.student.get("kernel", "analytic") == ("analytic" if quick else "empirical")
     m5, r5 = cfgs["fig5"]["error_vs_rho"], cfgs["fig5"]["hard_label_effect"]
     assert m5.task["perfect"] is False and r5.task["perfect"] is False
     assert m5.grid["n"] == ([512] if quick else [2**14])

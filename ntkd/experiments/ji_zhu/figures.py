@@ -173,19 +173,23 @@ def paper_configs(fig: str, quick: bool) -> dict:
     Teachers are finite networks (:data:`PAPER_TEACHERS`; quick: :data:`QUICK_TEACHER`), trained on hard
     labels with online batches and early-stopped where the figure says; students are linearized width-m
     networks *with their initial function z0* (``student.init = "network"``, Eq. 4: the predictor is
-    z0(x) + Θ(x, X) Θ_n⁻¹ (z_eff − z0(X)), Θ the analytic NTK, the m → ∞ limit of the student's kernel
-    at fixed z0), m = 2048 for Figs. 2/5 (quick 512) and 1024 for Figs. 3/4 (the paper's z0 network);
+    z0(x) + Θ(x, X) Θ_n⁻¹ (z_eff − z0(X))), m = 2048 for Figs. 2/5 (quick 512) and 1024 for Figs. 3/4
+    (the paper's z0 network). Θ is, at full size for Figs. 2/5, the empirical NTK of that very width-m
+    network (``student.kernel = "empirical"``: the linearized finite student itself, an accelerator run);
+    at quick sizes and for Figs. 3/4 the analytic NTK, the m → ∞ limit of the student's kernel at fixed z0
+    (on CPU; docs/reproductions.md measures what the swap moves: 2.0× the Fig. 2 risk at m = 2048);
     T = 10; r = 0.3 for Figs. 2 and 5 ([G] r = 1 for Fig. 4, unstated); n grids 32·2^k (Figs. 2, 5 R);
     the paper's ρ legends; Fig. 3: 20 runs; Fig. 5 M at n = 2^14. Number of runs where unstated ([G]):
     8 (Fig. 2), 8 (Fig. 4), 8 (Fig. 5 M), 5 (Fig. 5 R); quick: 3–4.
     """
     q = quick
     w = PAPER_STUDENT_WIDTH[q]
+    linearized = {} if q else {"kernel": "empirical"}  # full size: the width-m student's own NTK
     if fig == "fig2":
         return {"students": {
             "name": "ji-zhu-fig2-paper", "figure": "fig2",
             "task": _paper_teacher("fig2", q, reduction=0.3, perfect=True),
-            "student": {"depth": 3, "init": "network", "init_width": w},
+            "student": {"depth": 3, "init": "network", "init_width": w, **linearized},
             "grid": {"rho": FIG2_RHOS, "T": [10.0], "t": [INF],
                      "n": [32 * 2**k for k in range(6 if q else 9)], "seeds": 3 if q else 8},
             "eval": {"n_test": 2048 if q else 8192, "n_ref": 1024 if q else 4096}}}
@@ -207,13 +211,13 @@ def paper_configs(fig: str, quick: bool) -> dict:
         return {
             "error_vs_rho": {"name": "ji-zhu-fig5-middle-paper", "figure": "fig5",
                              "task": _paper_teacher("fig5m", q, reduction=0.3, perfect=False),
-                             "student": {"depth": 3, "init": "network", "init_width": w},
+                             "student": {"depth": 3, "init": "network", "init_width": w, **linearized},
                              "grid": {"rho": FIG5_RHOS, "T": [10.0], "t": [INF], "n": [512 if q else 2**14],
                                       "seeds": 4 if q else 8},
                              "eval": {"n_test": 8192 if q else 16384, "n_ref": 0}},
             "hard_label_effect": {"name": "ji-zhu-fig5-right-paper", "figure": "fig5",
                                   "task": _paper_teacher("fig5r", q, reduction=0.3, perfect=False),
-                                  "student": {"depth": 3, "init": "network", "init_width": w},
+                                  "student": {"depth": 3, "init": "network", "init_width": w, **linearized},
                                   "grid": {"rho": [1.0], "T": [10.0], "t": [INF],
                                            "n": [32, 128, 512] if q else [2**k for k in (5, 7, 9, 11, 13)],
                                            "seeds": 3 if q else 5},
