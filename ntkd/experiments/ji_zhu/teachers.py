@@ -48,8 +48,7 @@ def task_teacher(task: dict, *, dtype=None) -> Callable:
             z = jax.random.normal(key, (x.shape[0],), dtype)
             return z, z
         return random_teacher
-    mix = T_.gaussian_mixture(jax.random.fold_in(tkey, 0), task["modes"], amplitude=task["amplitude"])
-    mix = T_.GaussianMixture(*(jnp.asarray(a, dtype) for a in mix))
+    mix = _mixture(task, dtype)
     if kind == "mixture":
         p = task["p_flip"]
 
@@ -58,7 +57,7 @@ def task_teacher(task: dict, *, dtype=None) -> Callable:
             return (T_.flip_signs(key, zg, p) if p > 0 else zg), zg
         return mixture_teacher
     if kind == "network_teacher":
-        f = _network_teacher(task, mix, tkey, dtype)
+        f = _network_teacher(task, dtype)
         return lambda x, key: (f(x), mix.logits(x))
     # kernel_teacher: the fit kernel's eigendecomposition is shared by every stopping time of one fit set
     kfn = shared_mlp_kernel_fn(task["teacher_depth"], "relu", 1.0, 1.0)
@@ -78,6 +77,13 @@ _TEACHER_EIG: dict = {}
 _TEACHER_NET: dict = {}
 
 
+def _mixture(task, dtype):
+    """The Gaussian-mixture logit function z_g behind a task (from ``task_seed``, ``modes``, ``amplitude``)."""
+    mix = T_.gaussian_mixture(jax.random.fold_in(jax.random.PRNGKey(task["task_seed"]), 0), task["modes"],
+                              amplitude=task["amplitude"])
+    return T_.GaussianMixture(*(jnp.asarray(a, dtype) for a in mix))
+
+
 _NET_RECIPE = ("teacher_width", "teacher_depth", "teacher_lr", "teacher_batch", "task_seed", "modes", "amplitude")
 
 
@@ -93,14 +99,11 @@ def _train_run(task, stops, dtype):
     import optax
 
     from ...finite import mlp, train_teacher
-    from ...theories.transfer_risk import tasks as T_
 
     stops = sorted({int(s) for s in stops})
-    tkey = jax.random.PRNGKey(task["task_seed"])
-    mix = T_.gaussian_mixture(jax.random.fold_in(tkey, 0), task["modes"], amplitude=task["amplitude"])
-    mix = T_.GaussianMixture(*(jnp.asarray(a, dtype) for a in mix))
+    mix = _mixture(task, dtype)
     init_fn, apply_fn = mlp(mix.centers.shape[1], task["teacher_width"], task["teacher_depth"], dtype=dtype)
-    run = train_teacher(apply_fn, init_fn(jax.random.fold_in(tkey, 2)), mix.logits,
+    run = train_teacher(apply_fn, init_fn(jax.random.fold_in(jax.random.PRNGKey(task["task_seed"]), 2)), mix.logits,
                         epochs=max(1, stops[-1]), batch_size=task["teacher_batch"], stop_epochs=stops,
                         optimizer=optax.adam(task["teacher_lr"]), seed=task["task_seed"])
     # a few runs (all of one reproduction): checkpoints hold whole networks
@@ -132,7 +135,7 @@ def prefetch_network_teachers(tasks, *, dtype=None) -> dict:
     return {k: sorted(v) for k, v in plan.items()}
 
 
-def _network_teacher(task, mix, tkey, dtype):
+def _network_teacher(task, dtype):
     """A finite ReLU teacher (width ``teacher_width``, depth ``teacher_depth``, NTK parameterization) trained
     with Adam (``teacher_lr``) on the hard labels 1{z_g > 0} of the mixture with online batches of
     ``teacher_batch`` fresh samples per epoch, stopped at ``stop_epoch`` (:func:`ntkd.finite.train_teacher`),
