@@ -275,7 +275,7 @@ def _seed_data(pools, seed, teacher, task, st, depth, n_max, keys, x_te, zt_te, 
             zt_te_s, _ = teacher(x_te, jax.random.fold_in(k, 2))
             yg_te_s = _labels(task, zt_te_s, zt_te_s)
         if st.get("kernel") == "empirical":  # the one network whose NTK is the kernel (same for every seed)
-            z0_fn = _student_kernel(st, depth, keys, dtype)[1]
+            z0_fn = _empirical_net(st, depth, keys, dtype)[1]
             z0, z0_te = z0_fn(x), z0_fn(x_te)
         elif st["init"] == "network":
             z0, z0_te = init_outputs(st, depth, jax.random.fold_in(keys["init"], seed), [x, x_te], dtype)
@@ -303,17 +303,22 @@ def validated_task(raw_task: dict) -> dict:
 _EMPIRICAL: dict = {}
 
 
-def _student_kernel(st, depth, keys=None, dtype=None):
-    """The student's kernel function: the analytic NTK, or (``kernel = "empirical"``) the empirical NTK of
-    one initialized width-``init_width`` network shared by every seed, returned with its z0 function
-    (:func:`.teachers.empirical_student`; seeds then differ in their training sets only)."""
-    if st.get("kernel") != "empirical":
-        return shared_mlp_kernel_fn(depth, st["activation"], st["W_std"], st["b_std"])
+def _empirical_net(st, depth, keys, dtype):
+    """``kernel = "empirical"``: (kernel_fn, z0_fn) of one initialized width-``init_width`` network shared by
+    every seed (:func:`.teachers.empirical_student`; seeds then differ in their training sets only); cached."""
     ck = (json.dumps(st, sort_keys=True), depth, str(keys["init"]), jnp.dtype(dtype).name)
     if ck not in _EMPIRICAL:
         _EMPIRICAL.clear()
         _EMPIRICAL[ck] = empirical_student(st, depth, jax.random.fold_in(keys["init"], 2**20 + depth), dtype)
     return _EMPIRICAL[ck]
+
+
+def _student_kernel(st, depth, keys=None, dtype=None):
+    """The student's kernel function: the analytic NTK, or (``kernel = "empirical"``) the empirical NTK of
+    the network of :func:`_empirical_net`."""
+    if st.get("kernel") != "empirical":
+        return shared_mlp_kernel_fn(depth, st["activation"], st["W_std"], st["b_std"])
+    return _empirical_net(st, depth, keys, dtype)[0]
 
 
 def run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Optional[int] = None,
@@ -377,7 +382,6 @@ def _run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opt
         if ckey not in cache:
             cache.clear()
             kfn = _student_kernel(st, L, keys, dtype)
-            kfn = kfn[0] if isinstance(kfn, tuple) else kfn
             teacher = task_teacher(task, dtype=dtype)
             zt_te, zg_te = teacher(x_te, jax.random.fold_in(keys["test"], 1))
             yg_te = _labels(task, zt_te, zg_te)
