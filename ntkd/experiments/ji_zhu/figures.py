@@ -225,18 +225,18 @@ def paper_configs(fig: str, quick: bool) -> dict:
     raise KeyError(fig)
 
 
-def _prefetch(configs, quick):
-    """Train every network teacher the configs need once (all stopping epochs of a run together)."""
+def _prefetch(tasks, dtype: str):
+    """Train every network teacher of ``tasks`` (validated task dicts) once, all stopping epochs of a run
+    together, in ``dtype`` ("float64" or "float32")."""
     from .teachers import prefetch_network_teachers
 
-    tasks = [t for c in configs for _, t in c.variants() if t["kind"] == "network_teacher"]
+    tasks = [t for t in tasks if t["kind"] == "network_teacher"]
     if not tasks:
         return
     import jax
 
-    with jax.enable_x64(configs[0].dtype == "float64"):
-        prefetch_network_teachers(tasks, dtype=jax.numpy.float64 if configs[0].dtype == "float64" else
-                                  jax.numpy.float32)
+    with jax.enable_x64(dtype == "float64"):
+        prefetch_network_teachers(tasks, dtype=jax.numpy.dtype(dtype))
 
 
 FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig5", "figS6", "figS7")
@@ -276,11 +276,11 @@ def reproduce(name: str, out, *, quick: bool = False, protocol: str = DEFAULT_PR
     summaries = {}
     if protocol == "paper":  # one run per teacher recipe for every figure still to compute
         pending = _pending(names, out, quick, protocol)
+        tasks = [t for c in pending for _, t in c.variants()]
         if "figS6" in names and not (out / "figS6" / "results.json").exists():
-            s6 = figS6_protocol_config(quick, protocol)
-            pending.append(SweepConfig.from_dict({"task": s6["teacher"], "grid": {"rho": [1.0], "T": [1.0],
-                                                                                 "n": [1]}}))
-        _prefetch(pending, quick)
+            tasks.append(figS6_protocol_config(quick, protocol)["teacher"])
+        if tasks:
+            _prefetch(tasks, pending[0].dtype if pending else "float64")
     for k in names:
         t0 = time.perf_counter()
         c0 = compile_stats()
@@ -489,7 +489,9 @@ def _teacher_words(task: dict) -> str:
 def _student_words(st: dict) -> str:
     z0 = (f"z0 from initialized width-{st['init_width']} networks" if st["init"] == "network"
           else "z0 = 0 (the infinite-width mean)")
-    return f"students: analytic NTK L = {st['depth']}, {z0}"
+    kernel = ("the empirical NTK of that network (the linearized finite student)"
+              if st.get("kernel") == "empirical" else "analytic NTK")
+    return f"students: L = {st['depth']}, {kernel}, {z0}"
 
 
 def _stored_config(part: Path) -> dict:
