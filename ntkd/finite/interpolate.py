@@ -135,7 +135,6 @@ def train_to_interpolation(apply_fn: Callable, params0, x, y, *, key, max_steps:
         newly = (acc >= target) & ~done
         steps[newly] = taken
         done = done | newly
-    acc = accuracy(p)
     out_params = jax.tree_util.tree_map(lambda a: a[0], p) if single else p
 
     if single:
