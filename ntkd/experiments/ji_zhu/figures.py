@@ -22,15 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..._core.io import write_text_atomic
 from ..._core.linalg import with_float64
-from ..._core.progress import compile_stats
 from ..._core.stats import loglog_slope, mean_sem
 from ...kernels import mlp_kernel_fn
 from ...theories.transfer_risk.distill import effective_logits, threshold
 from ...theories.transfer_risk.inefficiency import data_inefficiency
 from ..plotting import (beyond_2sem, figure_names, mean_by, paired, per_seed_slopes, pyplot, store_rows, verdict,
                         write_summary)
+from ..runner import run_figures
 from ..store import ResultsStore
 from .finite_runs import figS6_config, finite_config, plot_finite, run_finite
 from .sweep import SweepConfig, run_sweep
@@ -267,13 +266,10 @@ def reproduce(name: str, out, *, quick: bool = False, protocol: str = DEFAULT_PR
     the paper's grids: :func:`paper_configs`) or ``"kernel"`` (the kernel-limit settings). A folder holds
     one protocol: rerunning into it with the other is refused by the stores, naming the keys that differ.
     Network teachers that several figures share are trained once (all their stopping epochs together)."""
-    import time
-
     if protocol not in PROTOCOLS:
         raise ValueError(f"`protocol` must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
     names = figure_names("ji-zhu", name, FIGURES)
     out = Path(out)
-    summaries = {}
     if protocol == "paper":  # one run per teacher recipe for every figure still to compute
         pending = _pending(names, out, quick, protocol)
         tasks = [t for c in pending for _, t in c.variants()]
@@ -281,13 +277,8 @@ def reproduce(name: str, out, *, quick: bool = False, protocol: str = DEFAULT_PR
             tasks.append(figS6_protocol_config(quick, protocol)["teacher"])
         if tasks:
             _prefetch(tasks, pending[0].dtype if pending else "float64")
-    for k in names:
-        t0 = time.perf_counter()
-        c0 = compile_stats()
-        d = out / k
-        d.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(d / "figure.json", json.dumps({"paper": "ji-zhu", "figure": k, "quick": quick,
-                                                         "protocol": protocol}))
+
+    def run_one(k, d):
         if k == "figS6":  # finite-width training (.finite_runs), resumable through its checkpoints
             run_finite(figS6_protocol_config(quick, protocol), d, progress=progress)
         elif k not in ("fig1", "figS7"):
@@ -297,26 +288,12 @@ def reproduce(name: str, out, *, quick: bool = False, protocol: str = DEFAULT_PR
                 with ResultsStore(d / part / "results.sqlite", read_only=True) as st:
                     st.to_csv(d / part / "results.csv")
         # fig1 and figS7 are computed directly, figS6 by run_finite, the others drawn from the stores
-        summaries[k] = plot(d) if k != "figS6" else json.loads((d / "results.json").read_text())
-        c1 = compile_stats()
-        summaries[k]["seconds"] = round(time.perf_counter() - t0, 1)
-        summaries[k]["compile_seconds"] = round(c1[1] - c0[1], 1)
-        summaries[k]["programs_compiled"] = c1[0] - c0[0]
-        summaries[k]["protocol"] = protocol
-        timing = (f"This run: {summaries[k]['seconds']} s, of which {summaries[k]['compile_seconds']} s compiling "
-                  f"{summaries[k]['programs_compiled']} XLA programs or loading them from the persistent "
-                  "compilation cache (`ntkd --compile-cache`), which makes a rerun's share small.")
-        write_text_atomic(d / "summary.md", (d / "summary.md").read_text().rstrip("\n") + "\n\n" + timing + "\n")
-        write_text_atomic(d / "summary.json", json.dumps(summaries[k], indent=1, default=str))
-        if progress is not None:
-            print(f"{k}: done in {summaries[k]['seconds']} s ({summaries[k]['compile_seconds']} s compiling or loading "
-                  f"{summaries[k]['programs_compiled']} programs) -> {d}", file=progress, flush=True)
-    if len(names) > 1:
-        lines = ["# Ji & Zhu (2020) reproduction" + (" (quick)" if quick else "") + f", {protocol} protocol", ""]
-        for k in names:
-            lines += [(d := out / k / "summary.md").read_text(), ""]
-        write_text_atomic(out / "summary.md", "\n".join(lines))
-    return summaries
+        s = plot(d) if k != "figS6" else json.loads((d / "results.json").read_text())
+        s["protocol"] = protocol
+        return s
+
+    return run_figures("ji-zhu", names, out, quick=quick, run_one=run_one, meta=lambda k: {"protocol": protocol},
+                       title="Ji & Zhu (2020) reproduction", note=f", {protocol} protocol", progress=progress)
 
 
 def endpoint_slope(x, y) -> float:

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from ..._core.progress import compile_stats
 from ..plotting import figure_names, pyplot, verdict, write_summary
+from ..runner import run_figures
 from . import tabular as tab
 from .synthetic import run_synthetic, synthetic_config
 
@@ -162,31 +161,16 @@ def run_depth(cfg: dict, d: Path, *, progress=None) -> list:
 
 def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> dict:
     """Run one figure (``"kamath-students"`` or ``"students"``) or all (``"kamath"``); returns summaries."""
-    names = figure_names("kamath", name, FIGURES)
-    out = Path(out)
-    summaries = {}
-    for k in names:
-        t0, c0 = time.perf_counter(), compile_stats()
-        d = out / k
-        d.mkdir(parents=True, exist_ok=True)
-        cfg = {"synthetic": synthetic_config, "students": students_config, "teacher-depth": depth_config}[k](quick)
-        (d / "figure.json").write_text(json.dumps({"paper": "kamath", "figure": k, "quick": quick, "config": cfg}))
-        {"synthetic": run_synthetic, "students": run_students, "teacher-depth": run_depth}[k](cfg, d, progress=progress)
-        summaries[k] = plot(d)
-        c1 = compile_stats()
-        summaries[k]["seconds"] = round(time.perf_counter() - t0, 1)
-        summaries[k]["compile_seconds"] = round(c1[1] - c0[1], 1)
-        (d / "summary.md").write_text((d / "summary.md").read_text().rstrip("\n") + "\n\n" +
-                                      f"This run: {summaries[k]['seconds']} s ({summaries[k]['compile_seconds']} s "
-                                      "compiling or loading XLA programs).\n")
-        (d / "summary.json").write_text(json.dumps(summaries[k], indent=1, default=str))
-        if progress is not None:
-            print(f"kamath-{k}: done in {summaries[k]['seconds']} s -> {d}", file=progress, flush=True)
-    if len(names) > 1:
-        lines = ["# Dao, Kamath et al. (2021) reproduction" + (" (quick)" if quick else ""), ""]
-        lines += [(out / k / "summary.md").read_text() for k in names]
-        (out / "summary.md").write_text("\n".join(lines))
-    return summaries
+    configs = {"synthetic": synthetic_config, "students": students_config, "teacher-depth": depth_config}
+    runs = {"synthetic": run_synthetic, "students": run_students, "teacher-depth": run_depth}
+
+    def run_one(k, d):
+        runs[k](configs[k](quick), d, progress=progress)
+        return plot(d)
+
+    return run_figures("kamath", figure_names("kamath", name, FIGURES), out, quick=quick, run_one=run_one,
+                       meta=lambda k: {"config": configs[k](quick)}, title="Dao, Kamath et al. (2021) reproduction",
+                       progress=progress)
 
 
 # ------------------------------------------------------------------------------------------- plotting

@@ -33,7 +33,6 @@ from __future__ import annotations
 import itertools
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +41,7 @@ from ..._core.linalg import mm
 from ..._core.spectral import flow_phi
 from ...theories import samplers as S
 from ..plotting import figure_names, pyplot, verdict, write_summary
+from ..runner import run_figures
 
 __all__ = ["FIGURES", "plot", "reproduce"]
 
@@ -405,28 +405,15 @@ def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> di
     summaries. Resumable: rows already stored are not recomputed."""
     import jax
 
-    names = figure_names("malach", name, FIGURES)
-    out = Path(out)
-    summaries = {}
-    with jax.enable_x64(True):
-        for k in names:
-            t0 = time.perf_counter()
-            d = out / k
-            d.mkdir(parents=True, exist_ok=True)
-            (d / "figure.json").write_text(json.dumps({"paper": "malach", "figure": k, "quick": quick,
-                                                       "sizes": _sizes(k, quick)}))
+    def run_one(k, d):
+        with jax.enable_x64(True):
             RUNNERS[k](d, quick, progress)
-            summaries[k] = plot(d)
-            summaries[k]["seconds"] = round(time.perf_counter() - t0, 1)
-            md = d / "summary.md"
-            md.write_text(md.read_text().rstrip("\n") + f"\n\nThis run: {summaries[k]['seconds']} s.\n")
-            (d / "summary.json").write_text(json.dumps(summaries[k], indent=1, default=str))
-            _say(progress, f"{k}: done in {summaries[k]['seconds']} s -> {d}")
-    if len(names) > 1:
-        lines = ["# Kaplun, Malach, Nakkiran & Shalev-Shwartz (2022) reproduction" + (" (quick)" if quick else ""), ""]
-        lines += [(out / k / "summary.md").read_text() for k in names]
-        (out / "summary.md").write_text("\n".join(lines))
-    return summaries
+            return plot(d)
+
+    return run_figures("malach", figure_names("malach", name, FIGURES), out, quick=quick, run_one=run_one,
+                       meta=lambda k: {"sizes": _sizes(k, quick)},
+                       title="Kaplun, Malach, Nakkiran & Shalev-Shwartz (2022) reproduction", progress=progress)
+
 
 
 def _stats(rows, metric, where):

@@ -27,18 +27,18 @@ from __future__ import annotations
 import itertools
 import json
 import sys
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..._core.io import write_text_atomic
 from ..._core.linalg import mm, with_float64
-from ..._core.progress import compile_stats
 from ...kernels import mlp_kernel_fn
 from ...theories import bias_variance as bv
 from ..plotting import figure_names, pyplot, verdict, write_summary
+from ..runner import run_figures
 from .study import (
     fit_students,
     kernel_students,
@@ -778,14 +778,8 @@ def plot(d) -> dict:
 @with_float64  # float64 in a scope, the process's setting left as it was
 def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> dict:
     """Run one figure (``"menon-variance"`` or ``"variance"``) or all (``"menon"``) into ``out/<figure>/``."""
-    names = figure_names(PAPER, name, FIGURES)
-    out = Path(out)
-    summaries = {}
-    for k in names:
-        t0, c0 = time.perf_counter(), compile_stats()
-        d = out / k
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "figure.json").write_text(json.dumps({"paper": PAPER, "figure": k, "quick": quick}))
+
+    def run_one(k, d):
         res = d / "results.json"
         if res.exists() and json.loads(res.read_text()).get("quick") == quick:
             if progress:
@@ -793,19 +787,8 @@ def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> di
         else:
             r = _RUN[k](quick, progress)
             r["quick"] = quick
-            res.write_text(json.dumps(r, default=float))
-        summaries[k] = plot(d)
-        c1 = compile_stats()
-        summaries[k]["seconds"] = round(time.perf_counter() - t0, 1)
-        summaries[k]["compile_seconds"] = round(c1[1] - c0[1], 1)
-        (d / "summary.md").write_text((d / "summary.md").read_text().rstrip("\n") + "\n\n" +
-                                      f"This run: {summaries[k]['seconds']} s ({summaries[k]['compile_seconds']} s "
-                                      "compiling)." + "\n")
-        (d / "summary.json").write_text(json.dumps(summaries[k], indent=1, default=str))
-        if progress:
-            print(f"{k}: done in {summaries[k]['seconds']} s -> {d}", file=progress, flush=True)
-    if len(names) > 1:
-        lines = ["# Menon et al. (2020) reproduction" + (" (quick)" if quick else ""), ""]
-        lines += [(out / k / "summary.md").read_text() for k in names]
-        (out / "summary.md").write_text("\n".join(lines))
-    return summaries
+            write_text_atomic(res, json.dumps(r, default=float))
+        return plot(d)
+
+    return run_figures(PAPER, figure_names(PAPER, name, FIGURES), out, quick=quick, run_one=run_one,
+                       title="Menon et al. (2020) reproduction", progress=progress)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -33,6 +32,7 @@ from ...theories.solvable_model import (
 )
 from ..engine import Unit, run_units
 from ..plotting import figure_names, pyplot, store_rows, verdict, write_summary
+from ..runner import run_figures
 from ..store import Schema
 from .simulate import simulate_seed
 
@@ -369,31 +369,21 @@ def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr, sim_s
 
     ``sim_size = (N, seeds)`` overrides the simulations' size (e.g. the paper's ``(4000, 10)`` beside the
     quick theory grid, whose ε agree with the full grid's to ~1e-6)."""
-    names = figure_names("saglietti", name, FIGURES)
-    out = Path(out)
-    summaries = {}
-    with jax.enable_x64(True):
-        for k in names:
-            t0 = time.perf_counter()
-            d = out / k
-            d.mkdir(parents=True, exist_ok=True)
-            cfg = figure_config(k, quick)
-            if sim_size is not None:
-                n_sim, n_seeds = (check_int(v, w, minimum=2) for v, w in zip(sim_size, ("N", "seeds")))
-                cfg["sims"] = [{**sm, "n_features": n_sim, "seeds": n_seeds} for sm in cfg["sims"]]
-            (d / "figure.json").write_text(json.dumps({"paper": "saglietti", "figure": k, "quick": quick}))
-            text = json.dumps(cfg, sort_keys=True)
+
+    def run_one(k, d):
+        cfg = figure_config(k, quick)
+        if sim_size is not None:
+            n_sim, n_seeds = (check_int(v, w, minimum=2) for v, w in zip(sim_size, ("N", "seeds")))
+            cfg["sims"] = [{**sm, "n_features": n_sim, "seeds": n_seeds} for sm in cfg["sims"]]
+        text = json.dumps(cfg, sort_keys=True)
+        with jax.enable_x64(True):
             run_units(d / "results.sqlite", SCHEMA, _units(cfg), config_json=text,
                       config_hash=hashlib.sha256(text.encode()).hexdigest()[:16], version=VERSION,
                       name=f"saglietti-{k}", progress=progress)
-            summaries[k] = plot(d)
-            summaries[k]["seconds"] = round(time.perf_counter() - t0, 1)
-            with open(d / "summary.md", "a") as fh:
-                fh.write(f"\nThis run: {summaries[k]['seconds']} s (quick = {quick}).\n")
-            (d / "summary.json").write_text(json.dumps(summaries[k], indent=1, default=str))
-            if progress is not None:
-                print(f"{k}: done in {summaries[k]['seconds']} s -> {d}", file=progress, flush=True)
-    return summaries
+            return plot(d)
+
+    return run_figures("saglietti", figure_names("saglietti", name, FIGURES), out, quick=quick, run_one=run_one,
+                       title="Saglietti & Zdeborová (2022) reproduction", progress=progress)
 
 
 # ------------------------------------------------------------------------------------------ plotting
