@@ -110,12 +110,13 @@ zt = jnp.sin(x[..., 0]) * 3; zt_te = jnp.broadcast_to(jnp.sin(xt[:, 0]) * 3, (se
 yg = (zt > 0) * 1.0; yg_te = (zt_te > 0) * 1.0
 r, tt, Tu, Ti = G.grid_points([1.0, 0.9, 0.5, 0.1], [2.0, 10.0])
 mesh = device_mesh(); sh, rep = NamedSharding(mesh, PS("s")), NamedSharding(mesh, PS())
-per = [jax.device_put(a, sh) for a in (x, zt, yg, zt, jnp.zeros_like(zt), zt_te, yg_te, jnp.zeros_like(zt_te))]
+zeff, zh = jax.vmap(G.grid_targets, in_axes=(0, 0, None, None, None))(zt, yg, *map(jnp.asarray, (r, tt, Tu)))
+per = [jax.device_put(a, sh) for a in (x, zt, zeff, zh, zt, jnp.zeros_like(zt), zt_te, yg_te, jnp.zeros_like(zt_te))]
 P = len(r)
-shared = [jax.device_put(a, rep) for a in (xt[:1], jnp.zeros((1, P)), jnp.ones(P), jnp.zeros((m, P)), jnp.asarray(r),
-          jnp.asarray(tt), jnp.asarray(Tu), jnp.asarray(Ti), jnp.asarray([float("inf")]))]
+shared = [jax.device_put(a, rep) for a in (xt[:1], jnp.zeros((1, P)), jnp.ones(P), jnp.zeros((m, P)),
+          jnp.asarray(Ti), jnp.asarray([float("inf")]))]
 f = G.compiled_grid(ntkd.mlp_kernel_fn(3), "chol", 1e-8, False, batched=True)
-args = per[:5] + [jax.device_put(xt, rep)] + per[5:] + shared
+args = per[:6] + [jax.device_put(xt, rep)] + per[6:] + shared
 jax.block_until_ready(f(*args))
 ts = []
 for _ in range(repeats):

@@ -40,10 +40,9 @@ def flow_phi(evals, tau, normalization):
 
 
 def solve_psd(k, rhs):
-    """Θ⁻¹ rhs by Cholesky, or the minimum-norm eigen-solution if the factor is unusable."""
+    """Θ⁻¹ rhs by Cholesky, or the minimum-norm eigen-solution if the factor is unusable (``lax.cond``:
+    traceable, and under ``jit`` the eigendecomposition runs only when needed)."""
     c = jax.scipy.linalg.cho_factor(k, lower=True)
     sol = jax.scipy.linalg.cho_solve(c, rhs)
-    if bool(factor_usable(c[0])) and bool(jnp.isfinite(sol).all()):
-        return sol
-    evals, evecs = jnp.linalg.eigh(k)
-    return pinv_solve(evals, evecs, rhs)
+    usable = factor_usable(c[0]) & jnp.isfinite(sol).all()
+    return jax.lax.cond(usable, lambda: sol, lambda: pinv_solve(*jnp.linalg.eigh(k), rhs))

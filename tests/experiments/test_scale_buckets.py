@@ -17,6 +17,7 @@ from ntkd.theories.transfer_risk.grid import (
     METRICS,
     compiled_grid,
     grid_points,
+    grid_targets,
     oracle_reference,
 )
 
@@ -43,9 +44,9 @@ def _args(kfn, dtype, times, jitter, size):
     r, tt, T_unique, T_index = grid_points([1.0, 0.7, 0.3], [2.0, 8.0])
     a_star, onorm, cos_te, x_ref = oracle_reference(kfn, ref, te["x"], te["zt"], te["yg"], r, tt, jitter)
     a = lambda v: jnp.asarray(v, dtype)
-    return (pad(tr["x"]), pad(tr["zt"]), pad(tr["yg"]), pad(tr["zg"]), pad(tr["z0"]), te["x"], te["zt"],
-            te["yg"], te["z0"], x_ref, a_star, onorm, cos_te, a(r), a(tt), a(T_unique), jnp.asarray(T_index),
-            a(times))
+    zeff, zh = grid_targets(pad(tr["zt"]), pad(tr["yg"]), a(r), a(tt), a(T_unique))
+    return (pad(tr["x"]), pad(tr["zt"]), zeff, zh, pad(tr["zg"]), pad(tr["z0"]), te["x"], te["zt"],
+            te["yg"], te["z0"], x_ref, a_star, onorm, cos_te, jnp.asarray(T_index), a(times))
 
 
 CASES = [(jnp.float64, (INF,), 0.0, "chol"), (jnp.float64, (3.0, 40.0, INF), 0.0, "eigh"),
@@ -82,7 +83,8 @@ def test_padding_decouples_even_a_kernel_whose_padded_rows_are_garbage():
     base = f(*args, jnp.asarray(N_REAL, jnp.int32))
     args[0] = args[0].at[N_REAL:].set(1e3)  # other padded inputs, other targets
     args[1] = args[1].at[N_REAL:].set(-7.0)
-    args[3] = args[3].at[N_REAL:].set(5.0)
+    args[2] = args[2].at[N_REAL:].set(3.0)
+    args[4] = args[4].at[N_REAL:].set(5.0)
     other = f(*args, jnp.asarray(N_REAL, jnp.int32))
     for k in METRICS:
         np.testing.assert_allclose(np.asarray(other[k]), np.asarray(base[k]), rtol=1e-12, atol=1e-13, err_msg=k)

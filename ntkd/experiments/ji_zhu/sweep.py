@@ -26,7 +26,8 @@ import numpy as np
 from ... import _version
 from ..._core.io import write_text_atomic
 from ...kernels import shared_mlp_kernel_fn
-from ...theories.transfer_risk.grid import BETAS, METRICS, compiled_grid, grid_points, oracle_reference
+from ...theories.transfer_risk.grid import (BETAS, METRICS, compiled_grid, grid_points, grid_targets,
+                                            oracle_reference)
 from ...theories.transfer_risk.tasks import sample_inputs
 from ..config import as_list, dtype_name, fail, fmt, json_default, num_list, read_toml, section, top_level, typed
 from ..engine import Unit, batch_size, device_mesh, replicated, run_units, shard_seeds, size_buckets
@@ -365,6 +366,8 @@ def _run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opt
     g, st, ev = config.grid, config.student, config.eval
     n_max, m = max(g["n"]), ev["n_test"]
     r, tt, T_unique, T_index = grid_points(g["rho"], g["T"])
+    grid_cols = [jnp.asarray(a, dtype) for a in (r, tt, T_unique)]
+    targets = lambda zt, yg: grid_targets(zt, yg, *grid_cols)  # noqa: E731
     times = np.asarray(g["t"], float)
     method = "chol" if np.isinf(times).all() else "eigh"
     mesh = device_mesh()
@@ -408,19 +411,22 @@ def _run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opt
 
         def compute(store, seeds):
             kfn, teacher, zt_te, yg_te, ref, pools = setup(store, vl, task, L)
-            data = [_seed_data(pools, s, teacher, task, st, L, n_max, keys, x_te, zt_te, yg_te, dtype)
-                    for s in seeds]
-            per = shard_seeds([[_train_rows(d[j], n, N) if j < 5 else d[j] for d in data] for j in range(8)],
+            data = []
+            for s in seeds:  # grid_core's per-seed arrays on the pool: x, z_t, z_eff, z_h, z_g, z0; test z_t, y_g, z0
+                x, zt, yg, zg, z0, *test = _seed_data(pools, s, teacher, task, st, L, n_max, keys, x_te, zt_te,
+                                                      yg_te, dtype)
+                if ("targets", s) not in pools:  # one program for every n (the pool's shape)
+                    pools["targets", s] = targets(zt, yg)
+                data.append((x, zt, *pools["targets", s], zg, z0, *test))
+            per = shard_seeds([[_train_rows(d[j], n, N) if j < 6 else d[j] for d in data] for j in range(9)],
                               mesh, batch)
             x_ref_, a_star, onorm, cos_te = ((x_ref,) + ref) if ref else (
                 x_te[:1], jnp.zeros((1, len(r)), dtype), jnp.ones(len(r), dtype), jnp.zeros((m, len(r)), dtype))
             repl = replicated(mesh)
-            shared = [jax.device_put(jnp.asarray(a, dtype), repl)
-                      for a in (x_ref_, a_star, onorm, cos_te, r, tt, T_unique)]
-            shared.insert(7, jax.device_put(jnp.asarray(T_index), repl))
-            shared.append(jax.device_put(jnp.asarray(times, dtype), repl))
-            # argument order of grid_core: 5 per-seed, x_test, 3 per-seed, 9 shared
-            args = per[:5] + [jax.device_put(x_te, repl)] + per[5:] + shared
+            shared = [jax.device_put(jnp.asarray(a, dtype), repl) for a in (x_ref_, a_star, onorm, cos_te)]
+            shared += [jax.device_put(jnp.asarray(T_index), repl), jax.device_put(jnp.asarray(times, dtype), repl)]
+            # argument order of grid_core: 6 per-seed, x_test, 3 per-seed, 6 shared
+            args = per[:6] + [jax.device_put(x_te, repl)] + per[6:] + shared
             if buckets:  # the padded program: real training rows first, n of them
                 args.append(jax.device_put(np.asarray(n, np.int32), repl))
             f = compiled_grid(kfn, method, jitter, ref is not None, batched=True, padded=buckets)
@@ -429,7 +435,7 @@ def _run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opt
             bad = np.flatnonzero(~res["ok"][:len(seeds)])
             if bad.size and method == "chol":  # unusable Cholesky factor: redo those seeds by eigh
                 fe = compiled_grid(kfn, "eigh", jitter, ref is not None, batched=True, padded=buckets)
-                per_seed = (0, 1, 2, 3, 4, 6, 7, 8)
+                per_seed = (0, 1, 2, 3, 4, 5, 7, 8, 9)
                 re = fe(*(a[bad] if j in per_seed else a for j, a in enumerate(args)))
                 for k, v in re.items():
                     res[k][bad] = np.asarray(v)

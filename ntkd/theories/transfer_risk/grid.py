@@ -54,11 +54,22 @@ METRICS = (
 )
 
 
-def grid_core(kernel_fn, x_tr, zt_tr, yg_tr, zg_tr, z0_tr, x_te, zt_te, yg_te, z0_te, x_ref, a_star,
-               onorm, cos_te, rho, T, T_unique, T_index, times, n_valid=None, *, method, jitter, has_ref):
-    """All metrics of one training set. Shapes: x_tr (n, d); zt_tr, yg_tr, zg_tr, z0_tr (n,); x_te (m, d);
-    zt_te, yg_te, z0_te (m,); x_ref (R, d); a_star (R, P); onorm (P,); cos_te (m, P); rho, T, T_index (P,);
-    T_unique (Q,); times (M,). Returns a dict of (M, P) arrays plus ``ok`` (factor usable).
+@jax.jit
+def grid_targets(zt, yg, rho, T, T_unique):
+    """The training targets of :func:`grid_core`: effective logits ``z_eff (n, P)`` at the grid points
+    (ρ_p, T_p) and correction logits ``(n, Q)`` at the distinct temperatures, for teacher logits ``zt (n,)``
+    and labels ``yg (n,)``. A program of its own (one per n), so that the training-set-size buckets of
+    :func:`grid_core` do not each compile the root finder of Eq. 3."""
+    z_eff = effective_logits(zt[:, None], yg[:, None], rho[None, :], T[None, :])
+    return z_eff, correction_logits(zt[:, None], yg[:, None], T_unique[None, :])
+
+
+def grid_core(kernel_fn, x_tr, zt_tr, zeff_tr, zh_tr, zg_tr, z0_tr, x_te, zt_te, yg_te, z0_te, x_ref, a_star,
+              onorm, cos_te, T_index, times, n_valid=None, *, method, jitter, has_ref):
+    """All metrics of one training set. Shapes: x_tr (n, d); zt_tr, zg_tr, z0_tr (n,); zeff_tr (n, P) and
+    zh_tr (n, Q) from :func:`grid_targets`; x_te (m, d); zt_te, yg_te, z0_te (m,); x_ref (R, d);
+    a_star (R, P); onorm (P,); cos_te (m, P); T_index (P,) (column of each point's T in zh_tr); times (M,).
+    Returns a dict of (M, P) arrays plus ``ok`` (factor usable).
 
     ``n_valid`` (a traced integer scalar, or None for all n): only the first ``n_valid`` training rows are
     real; the others pad the training set to a bucket size so that one compiled program serves every
@@ -74,9 +85,8 @@ def grid_core(kernel_fn, x_tr, zt_tr, yg_tr, zg_tr, z0_tr, x_te, zt_te, yg_te, z
     k = kernel_fn(x_tr, None, "ntk")
     k = k + jitter * jnp.eye(N, dtype=dt)
     kx = kernel_fn(x_te, x_tr, "ntk")
-    z_eff = effective_logits(zt_tr[:, None], yg_tr[:, None], rho[None, :], T[None, :])  # (n, P)
-    dz = z_eff - z0_tr[:, None]
-    dz_h = correction_logits(zt_tr[:, None], yg_tr[:, None], T_unique[None, :])  # (n, Q)
+    dz = zeff_tr - z0_tr[:, None]  # (n, P)
+    dz_h = zh_tr  # (n, Q)
     dzg, dzt = zg_tr - z0_tr, zt_tr - z0_tr
     rhs = jnp.concatenate([dz, dzg[:, None], dzt[:, None], dz_h], axis=1)
     if n_valid is not None:  # exact padding: decoupled padded points with zero targets
@@ -202,8 +212,9 @@ def evaluate_grid(kernel_fn: Callable, x_train, z_t_train, y_g_train, x_test, z_
         x_ref, a_star, onorm, cos_te = x_tr[:1], jnp.zeros((1, len(r)), dt), jnp.ones(len(r), dt), \
             jnp.zeros((m, len(r)), dt)
     method = "chol" if np.isinf(times).all() else "eigh"
-    args = (x_tr, zt_tr, yg_tr, zg_tr, z0_tr, x_te, zt_te, yg_te, z0_te, x_ref, a_star, onorm, cos_te,
-            arr(r), arr(tt), arr(T_unique), jnp.asarray(T_index), arr(times))
+    zeff_tr, zh_tr = grid_targets(zt_tr, yg_tr, arr(r), arr(tt), arr(T_unique))
+    args = (x_tr, zt_tr, zeff_tr, zh_tr, zg_tr, z0_tr, x_te, zt_te, yg_te, z0_te, x_ref, a_star, onorm, cos_te,
+            jnp.asarray(T_index), arr(times))
     out = compiled_grid(kernel_fn, method, float(jitter), has_ref)(*args)
     factor = method
     if method == "chol" and not bool(out["ok"]):
@@ -220,13 +231,13 @@ _CORE_CACHE: dict = {}
 
 def compiled_grid(kernel_fn, method, jitter, has_ref, batched=False, padded=False):
     """The jitted :func:`grid_core` of one configuration (cached per kernel_fn object). ``batched``:
-    ``vmap`` over seeds (the 5 training arrays and the 3 test arrays); ``padded``: takes ``n_valid``
+    ``vmap`` over seeds (the 6 training arrays and the 3 test arrays); ``padded``: takes ``n_valid``
     as a last argument (shared by the batch), for training sets padded to a bucket size."""
     key = (id(kernel_fn), method, jitter, has_ref, batched, padded)
     if key not in _CORE_CACHE:
         f = partial(grid_core, kernel_fn, method=method, jitter=jitter, has_ref=has_ref)
-        if batched:  # per-seed arguments first (7), then shared ones
-            f = jax.vmap(f, in_axes=(0,) * 5 + (None,) + (0,) * 3 + (None,) * (10 if padded else 9))
+        if batched:  # 6 per-seed training arrays, x_te, 3 per-seed test arrays, then shared ones
+            f = jax.vmap(f, in_axes=(0,) * 6 + (None,) + (0,) * 3 + (None,) * (7 if padded else 6))
         _CORE_CACHE[key] = (kernel_fn, jax.jit(f))  # keep kernel_fn alive so its id stays unique
     return _CORE_CACHE[key][1]
 
@@ -236,12 +247,21 @@ def oracle_reference(kernel_fn, reference, x_te, zt_te, yg_te, r, tt, jitter):
     cosines |cos ᾱ(φ(x), Δw_*)| (m, P) of Eq. 8."""
     dt = x_te.dtype
     x_ref, zt_ref, yg_ref = (jnp.asarray(a, dt) for a in reference)
-    r_, t_ = jnp.asarray(r, dt), jnp.asarray(tt, dt)
-    z_ref = effective_logits(zt_ref[:, None], yg_ref[:, None], r_[None, :], t_[None, :])
-    k_ref = kernel_fn(x_ref, None, "ntk") + jitter * jnp.eye(x_ref.shape[0], dtype=dt)
+    a_star, onorm, cos_te = _oracle(kernel_fn, x_ref, zt_ref, yg_ref, x_te, zt_te, yg_te,
+                                    jnp.asarray(r, dt), jnp.asarray(tt, dt), jitter)
+    return a_star, onorm, cos_te, x_ref
+
+
+@partial(jax.jit, static_argnums=0)
+def _oracle(kernel_fn, x_ref, zt_ref, yg_ref, x_te, zt_te, yg_te, r, tt, jitter):
+    """:func:`oracle_reference` as one program per shape (reference and test effective logits in one call)."""
+    R, dt = x_ref.shape[0], x_te.dtype
+    z_all = effective_logits(jnp.concatenate([zt_ref, zt_te])[:, None], jnp.concatenate([yg_ref, yg_te])[:, None],
+                             r[None, :], tt[None, :])
+    z_ref, z_te = z_all[:R], z_all[R:]
+    k_ref = kernel_fn(x_ref, None, "ntk") + jitter * jnp.eye(R, dtype=dt)
     a_star = solve_psd(k_ref, z_ref)
     onorm = jnp.sqrt(jnp.maximum(jnp.sum(z_ref * a_star, axis=0), 0))
     diag = jax.vmap(lambda x: kernel_fn(x[None], None, "ntk")[0, 0])(x_te)
-    z_te = effective_logits(zt_te[:, None], yg_te[:, None], r_[None, :], t_[None, :])
     cos_te = jnp.clip(jnp.abs(z_te) / (onorm[None, :] * jnp.sqrt(diag)[:, None]), 0, 1)
-    return a_star, onorm, cos_te, x_ref
+    return a_star, onorm, cos_te

@@ -10,6 +10,7 @@ Decisions where the paper is silent or inconsistent ([G] in the brief), fixed he
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, NamedTuple
 
 import jax
@@ -39,8 +40,14 @@ class GaussianMixture(NamedTuple):
     widths: jax.Array  # (q,)
 
     def logits(self, x):
-        d2 = jnp.sum((x[:, None, :] - self.centers[None]) ** 2, axis=-1)
-        return jnp.sum(self.amplitudes * jnp.exp(-d2 / self.widths**2), axis=-1)
+        return _mixture_logits(self.amplitudes, self.centers, self.widths, x)
+
+
+@jax.jit
+def _mixture_logits(amplitudes, centers, widths, x):
+    """Σ_j A_j exp(-‖x - x_j‖² / σ_j²), one program per input shape (not one per eager operation)."""
+    d2 = jnp.sum((x[:, None, :] - centers[None]) ** 2, axis=-1)
+    return jnp.sum(amplitudes * jnp.exp(-d2 / widths**2), axis=-1)
 
 
 def gaussian_mixture(key, q: int, *, amplitude: float = 1.0, d: int = 2, center_std: float = 5.0,
@@ -94,7 +101,14 @@ def kernel_teacher(kernel_fn: Callable, x_fit, z_fit, *, r: float = 1.0, stop_ti
     coef = gradient_flow_weights(k_ff, z_fit, stop_time, eig=eig)
 
     def teacher(x):
-        parts = [r * mm(kernel_fn(x[i:i + batch_size], x_fit, "ntk"), coef) for i in range(0, x.shape[0], batch_size)]
-        return jnp.concatenate(parts)
+        parts = [_kernel_predict(kernel_fn, x[i:i + batch_size], x_fit, coef, r)
+                 for i in range(0, x.shape[0], batch_size)]
+        return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
 
     return teacher
+
+
+@partial(jax.jit, static_argnums=0)
+def _kernel_predict(kernel_fn, x, x_fit, coef, r):
+    """r · Θ(x, X) α as one program per batch shape (kernel_fn is static: one trace per kernel)."""
+    return r * mm(kernel_fn(x, x_fit, "ntk"), coef)
