@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from ..._core.checks import all_true, as_float_array, check_finite
+from ...losses import check_probs, one_hot, probs_valid
 
 __all__ = [
     "LOSSES",
@@ -39,11 +40,6 @@ __all__ = [
 LOSSES = ("softmax_ce", "clipped_ce", "brier", "zero_one")
 
 
-def _tol(dtype):
-    # float64 allows float32 rounding (≈ 1e-7 per row): float32 probabilities cast up must stay valid
-    return 1e-4 if jnp.finfo(dtype).bits <= 32 else 1e-6
-
-
 def check_loss_matrix(ell, name="ell"):
     ell = as_float_array(ell, name)
     if ell.ndim != 2:
@@ -53,21 +49,7 @@ def check_loss_matrix(ell, name="ell"):
     return ell
 
 
-def probs_valid(p):
-    """Per-row validity of probability vectors ``(..., K)``: entries ≥ 0 and sum 1 (dtype tolerance)."""
-    tol = _tol(p.dtype)
-    return (p >= -tol).all(-1) & (jnp.abs(p.sum(-1) - 1) <= tol * p.shape[-1]) & jnp.isfinite(p).all(-1)
-
-
-def check_probs(p, name, shape=None):
-    p = as_float_array(p, name)
-    if shape is not None and p.shape != tuple(shape):
-        raise ValueError(f"`{name}` must have shape {tuple(shape)} (one probability vector per row of the loss "
-                         f"matrix); got {p.shape}.")
-    if not all_true(p, lambda a: probs_valid(a).all()):
-        raise ValueError(f"`{name}` rows must be probability vectors (entries >= 0, summing to 1); normalize "
-                         "them, e.g. with jax.nn.softmax on logits.")
-    return p
+# probs_valid / check_probs: ntkd.losses (shared by the multi-class theories), importable from here as before
 
 
 def check_labels(y, n, K, name="y"):
@@ -113,7 +95,7 @@ def loss_vector(logits, kind: str = "softmax_ce", *, bound: float | None = None)
         p = jax.nn.softmax(z, axis=-1)
         # ‖p - e_y‖² = ‖p‖² - 2 p_y + 1
         return (p * p).sum(-1, keepdims=True) - 2 * p + 1
-    hit = jax.nn.one_hot(jnp.argmax(z, axis=-1), K, dtype=z.dtype)
+    hit = one_hot(jnp.argmax(z, axis=-1), K, dtype=z.dtype)
     return jnp.where(jnp.isnan(z).any(-1, keepdims=True), jnp.nan, 1 - hit)
 
 

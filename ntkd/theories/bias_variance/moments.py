@@ -21,7 +21,8 @@ import jax
 import jax.numpy as jnp
 
 from ..._core.checks import all_true, as_float_array, check_int
-from .estimators import check_loss_matrix, check_probs, check_rho, probs_valid
+from ...losses import check_probs, probs_valid
+from .estimators import check_loss_matrix, check_rho
 from .tasks import bayes_probs, population, sample
 
 __all__ = [

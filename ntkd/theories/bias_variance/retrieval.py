@@ -50,7 +50,7 @@ from ..._core.checks import (
     check_int,
     check_positive,
 )
-from .estimators import probs_valid
+from ...losses import probs_valid
 from .tasks import LogisticTask, bayes_logits, logistic_task, sample
 
 __all__ = [

@@ -23,7 +23,7 @@ import jax.scipy.linalg as jsl
 
 from ..._core.checks import as_float_array, check_finite, check_int
 from ..._core.linalg import einsum, mm
-from .estimators import check_probs, probs_valid
+from ...losses import check_probs, probs_valid
 
 __all__ = [
     "FiniteTask",

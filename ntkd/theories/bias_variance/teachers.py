@@ -24,6 +24,7 @@ import jax.numpy as jnp
 
 from ..._core.checks import all_true, as_float_array, check_inputs_2d, check_positive
 from ..._core.linalg import mm
+from ...losses import one_hot, smoothed_probs, tempered_probs
 from ...predict import kernel_regression
 
 __all__ = [
@@ -55,27 +56,17 @@ def _param(value, name, ok, what):
     return v, ok(v)
 
 
-def tempered(p, tau):
-    """``softmax(log p / τ)``, τ > 0 (τ ≤ 0 gives NaN when traced). For K = 2 and ``p = σ(z)`` this is
-    ``σ(z / τ)``, Ji & Zhu's tempered teacher."""
-    p = as_float_array(p, "p")
-    t, ok = _param(tau, "tau", lambda a: (a > 0).all() & jnp.isfinite(a).all(), "finite and > 0")
-    t = t.astype(p.dtype)
-    return jnp.where(ok, jax.nn.softmax(_logp(p) / t, axis=-1), jnp.nan)
-
-
-def smoothed(p, eps):
-    """Label smoothing of probabilities: ``(1 - ε) p + ε / K``, ε ∈ [0, 1]."""
-    p = as_float_array(p, "p")
-    e, ok = _param(eps, "eps", lambda a: ((a >= 0) & (a <= 1)).all(), "in [0, 1]")
-    e = e.astype(p.dtype)
-    return jnp.where(ok, (1 - e) * p + e / p.shape[-1], jnp.nan)
+#: ``softmax(log p / τ)`` (:func:`ntkd.losses.tempered_probs`); for K = 2 and ``p = σ(z)`` it is ``σ(z / τ)``
+tempered = tempered_probs
+#: ``(1 - ε) p + ε / K`` (:func:`ntkd.losses.smoothed_probs`)
+smoothed = smoothed_probs
 
 
 def hard(p):
-    """``e_{argmax p}`` (first maximum on ties)."""
+    """``e_{argmax p}`` (first maximum on ties); a row with a NaN gives a NaN row."""
     p = as_float_array(p, "p")
-    return jax.nn.one_hot(jnp.argmax(p, axis=-1), p.shape[-1], dtype=p.dtype)
+    return jnp.where(jnp.isnan(p).any(-1, keepdims=True), jnp.nan,
+                     one_hot(jnp.argmax(p, axis=-1), p.shape[-1], dtype=p.dtype))
 
 
 def noise_function(key, d: int, K: int, *, noise_scale: float = 1.0, dtype=jnp.float32) -> Callable:
@@ -138,7 +129,7 @@ def memorizer(x_train, y_train, p_star_fn: Callable) -> Callable:
         ps = p_star_fn(x)
         x = jnp.asarray(x, ps.dtype)
         hit = (x[:, None, :] == xt.astype(ps.dtype)[None]).all(-1)  # (n, N)
-        onehot = jax.nn.one_hot(yt[jnp.argmax(hit, axis=1)], ps.shape[-1], dtype=ps.dtype)
+        onehot = one_hot(yt[jnp.argmax(hit, axis=1)], ps.shape[-1], dtype=ps.dtype)
         return jnp.where(hit.any(1, keepdims=True), onehot, ps)
 
     return teacher
@@ -159,7 +150,7 @@ def kernel_teacher(kernel_fn: Callable, x_train, y_train, K: int, *, scale: floa
     if yt.shape != (xt.shape[0],) or not jnp.issubdtype(yt.dtype, jnp.integer):
         raise ValueError(f"`y_train` must hold {xt.shape[0]} integer labels; got shape {yt.shape}, dtype {yt.dtype}.")
     check_positive(scale, "scale")
-    targets = jax.nn.one_hot(yt, K, dtype=xt.dtype) - 1.0 / K
+    targets = one_hot(yt, K, dtype=xt.dtype) - 1.0 / K
     k_tt = kernel_fn(xt, xt, get)
 
     def teacher(x):

@@ -17,6 +17,8 @@ from typing import Callable, Union
 import jax
 import jax.numpy as jnp
 
+from ...losses import one_hot, smoothed_probs, softmax_cross_entropy, tempered_probs
+
 __all__ = ["tempered_ce", "label_ce", "kd_kl_loss", "ortho_correction", "kd_ortho_loss",
            "first_order_correction", "kd_mse_loss", "kd_mse_ortho_loss", "kd_mse_varred_ortho_loss",
            "kd_mse_gamma_loss", "trainer_loss"]
@@ -25,7 +27,7 @@ __all__ = ["tempered_ce", "label_ce", "kd_kl_loss", "ortho_correction", "kd_orth
 def _onehot(y, like):
     y = jnp.asarray(y)
     if jnp.issubdtype(y.dtype, jnp.integer):
-        return jax.nn.one_hot(y, like.shape[-1], dtype=like.dtype)
+        return one_hot(y, like.shape[-1], dtype=like.dtype)
     if y.shape != like.shape:
         raise ValueError(f"`y` must be integer labels of shape {like.shape[:-1]} or one-hot rows of shape "
                          f"{like.shape}; got {y.shape}.")
@@ -42,28 +44,25 @@ def _pair(z_s, z_t):
     return z_s, z_t.astype(z_s.dtype)
 
 
-def _smoothed(z_t, smoothing):
-    p = jax.nn.softmax(z_t, axis=-1)
-    return p if smoothing == 0 else (1.0 - smoothing) * p + smoothing / z_t.shape[-1]
-
-
 def label_ce(z_s, y):
-    """Label cross-entropy ``−log softmax(z_s)_y`` per example (``F.cross_entropy``)."""
+    """Label cross-entropy ``−log softmax(z_s)_y`` per example (``F.cross_entropy``;
+    :func:`ntkd.losses.softmax_cross_entropy` with one-hot targets)."""
     z_s = jnp.asarray(z_s)
-    return -jnp.sum(_onehot(y, z_s) * jax.nn.log_softmax(z_s, axis=-1), axis=-1)
+    return softmax_cross_entropy(z_s, _onehot(y, z_s))
 
 
 def tempered_ce(z_s, p, *, T: float = 4.0):
     """Hinton's tempered cross-entropy as a function of the teacher probabilities ``p`` (the nuisance):
     ``ℓ_T = −Σ_j w_j(p) log q_j``, ``w(p) = softmax(log p / T)``, ``q = softmax(z_s / T)`` (no T² factor).
     ``p`` ``(..., K)`` in the open simplex. Per example."""
-    w = jax.nn.softmax(jnp.log(p) / T, axis=-1)
-    return -jnp.sum(w * jax.nn.log_softmax(z_s / T, axis=-1), axis=-1)
+    z_s = jnp.asarray(z_s)
+    return softmax_cross_entropy(z_s / T, tempered_probs(p, T))
 
 
 def _kl(z_s, z_t, T):
+    # KL(w ‖ q) in log space: CE(w, q) − H(w), w = softmax(z_t/T), q = softmax(z_s/T)
     w = jax.nn.softmax(z_t / T, axis=-1)
-    return jnp.sum(w * (jax.nn.log_softmax(z_t / T, axis=-1) - jax.nn.log_softmax(z_s / T, axis=-1)), axis=-1)
+    return softmax_cross_entropy(z_s / T, w) - softmax_cross_entropy(z_t / T, w)
 
 
 def kd_kl_loss(z_s, z_t, y, *, T: float = 4.0, alpha: float = 0.5):
@@ -81,7 +80,7 @@ def ortho_correction(z_s, z_t, y, *, T: float = 4.0, eps: float = 1e-2, smoothin
     y = _onehot(y, z_s)
     w = jax.nn.softmax(z_t / T, axis=-1)
     logq = jax.nn.log_softmax(z_s / T, axis=-1)
-    r = y / jnp.maximum(_smoothed(z_t, smoothing), eps) - 1.0
+    r = y / jnp.maximum(smoothed_probs(jax.nn.softmax(z_t, axis=-1), smoothing), eps) - 1.0
     rw = r * w
     return (jnp.sum(rw, -1) * jnp.sum(w * logq, -1) - jnp.sum(rw * logq, -1)) / T
 
@@ -121,7 +120,8 @@ def kd_mse_ortho_loss(z_s, z_t, y, *, alpha: float = 0.5, eps: float = 1e-2, smo
     """``KDMSEOrthoLoss``: target ``z_t + y / max(p̃, ε) − 1`` (the log-scale orthogonal target)."""
     z_s, z_t = _pair(z_s, z_t)
     yy = _onehot(y, z_s)
-    return _mse_mix(z_s, z_t + yy / jnp.maximum(_smoothed(z_t, smoothing), eps) - 1.0, y, alpha)
+    p = smoothed_probs(jax.nn.softmax(z_t, axis=-1), smoothing)
+    return _mse_mix(z_s, z_t + yy / jnp.maximum(p, eps) - 1.0, y, alpha)
 
 
 def kd_mse_varred_ortho_loss(z_s, z_t, y, *, alpha: float = 0.5, smoothing: float = 0.0):
@@ -129,7 +129,7 @@ def kd_mse_varred_ortho_loss(z_s, z_t, y, *, alpha: float = 0.5, smoothing: floa
     ``mean_j [p̃ d² − 2(y − p̃) d + (y − p̃)²/p̃]`` (d = z_s − z_t), whose gradient in z_s has no 1/p̃."""
     z_s, z_t = _pair(z_s, z_t)
     yy = _onehot(y, z_s)
-    p = _smoothed(z_t, smoothing)
+    p = smoothed_probs(jax.nn.softmax(z_t, axis=-1), smoothing)
     d = z_s - z_t
     kd = jnp.mean(p * d ** 2 - 2 * (yy - p) * d + (yy - p) ** 2 / p, axis=-1)
     return (1 - alpha) * label_ce(z_s, y) + alpha * kd
@@ -148,7 +148,7 @@ def kd_mse_gamma_loss(z_s, z_t, y, *, gamma: Union[str, Callable, float] = "one"
     if scale not in ("p", "logp"):
         raise ValueError(f"`scale` must be 'p' or 'logp'; got {scale!r}.")
     yy = _onehot(y, z_s)
-    p = _smoothed(z_t, smoothing)
+    p = smoothed_probs(jax.nn.softmax(z_t, axis=-1), smoothing)
     if isinstance(gamma, str):
         if gamma not in ("one", "var"):
             raise ValueError(f"`gamma` must be 'one', 'var', a number/array or a callable; got {gamma!r}.")

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 
 from ..._core.checks import check_int, check_positive
 from ..._core.linalg import mm
+from ...losses import smoothed_probs, tempered_probs
 
 __all__ = ["Task", "two_gaussian", "two_gaussian_p0", "multiclass_logistic", "tempered", "smoothed", "auc",
            "accuracy", "cross_entropy", "sq_error"]
@@ -68,14 +69,11 @@ def multiclass_logistic(key, n: int, *, W) -> Task:
     return Task(x, y, jax.nn.softmax(logits, axis=-1))
 
 
-def tempered(p, tau):
-    """``softmax(log p / τ)``: τ > 1 flattens (an under-confident teacher), τ < 1 sharpens."""
-    return jax.nn.softmax(jnp.log(p) / tau, axis=-1)
-
-
-def smoothed(p, eps):
-    """Label-smoothed ``(1 − ε) p + ε / K``."""
-    return (1.0 - eps) * p + eps / p.shape[-1]
+#: ``softmax(log p / τ)``: τ > 1 flattens (an under-confident teacher), τ < 1 sharpens
+#: (:func:`ntkd.losses.tempered_probs`)
+tempered = tempered_probs
+#: label-smoothed ``(1 − ε) p + ε / K`` (:func:`ntkd.losses.smoothed_probs`)
+smoothed = smoothed_probs
 
 
 def auc(scores, y):

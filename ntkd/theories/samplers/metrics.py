@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from ..._core.checks import check_int, is_concrete
+from ...losses import one_hot
 
 __all__ = [
     "REGIMES",
@@ -36,7 +37,7 @@ def as_distribution(pred, num_classes: int, dtype=None):
     """Int labels ``(n,)`` -> one-hot ``(n, K)``; a distribution ``(n, K)`` is returned as is."""
     pred = jnp.asarray(pred)
     if jnp.issubdtype(pred.dtype, jnp.integer):
-        return jax.nn.one_hot(pred, num_classes, dtype=dtype or jnp.result_type(float))
+        return one_hot(pred, num_classes, dtype=dtype)
     return pred
 
 
@@ -83,7 +84,7 @@ def sampler_gap(teacher, p, family):
 
 def label_frequencies(labels, num_classes: int):
     """Empirical label law of R independently trained teachers: ``labels (R, n)`` -> ``(n, K)``."""
-    return jnp.mean(jax.nn.one_hot(labels, check_int(num_classes, "num_classes", minimum=2)), axis=0)
+    return jnp.mean(one_hot(labels, check_int(num_classes, "num_classes", minimum=2)), axis=0)
 
 
 def pointwise_sampler_gap(freq, p):

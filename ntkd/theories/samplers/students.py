@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from ..._core.checks import check_int, is_concrete
 from ..._core.linalg import mm
+from ...losses import one_hot, softmax_cross_entropy
 
 __all__ = [
     "ThresholdFit",
@@ -69,9 +70,9 @@ def fourier_features(x, harmonics: int = 10):
 
 
 def softmax_objective(w, phi, q, l2):
-    """mean_i CE(q_i, softmax(φ_i W)) + (l2/2)|W|²: ``w (p, K)``, ``phi (n, p)``, ``q (n, K)``."""
-    logp = jax.nn.log_softmax(mm(phi, w), axis=-1)
-    return -jnp.mean(jnp.sum(q * logp, axis=-1)) + 0.5 * l2 * jnp.sum(w * w)
+    """mean_i CE(q_i, softmax(φ_i W)) + (l2/2)|W|²: ``w (p, K)``, ``phi (n, p)``, ``q (n, K)`` probability
+    rows (:func:`ntkd.losses.softmax_cross_entropy`; rows off the simplex give NaN)."""
+    return jnp.mean(softmax_cross_entropy(mm(phi, w), q)) + 0.5 * l2 * jnp.sum(w * w)
 
 
 def _grad(w, phi, q, l2):
@@ -133,7 +134,7 @@ def softmax_regression(phi, q, *, l2=1e-4, iters: int = 500, num_classes=None):
     if jnp.issubdtype(q.dtype, jnp.integer):
         if num_classes is None:
             raise ValueError("integer labels `q` need `num_classes` (K); or pass one-hot/soft targets (n, K).")
-        q = jax.nn.one_hot(q, check_int(num_classes, "num_classes", minimum=2), dtype=phi.dtype)
+        q = one_hot(q, check_int(num_classes, "num_classes", minimum=2), dtype=phi.dtype)
     if phi.ndim != 2 or q.ndim != 2 or q.shape[0] != phi.shape[0]:
         raise ValueError(f"`phi` must be (n, p) and `q` (n, K) with the same n; got {phi.shape}, {q.shape}.")
     l2 = jnp.asarray(l2, phi.dtype)

@@ -21,6 +21,7 @@ from ..._core.checks import check_inputs_2d, check_int, is_concrete
 from ..._core.linalg import mm
 from ..._core.spectral import factor_usable, flow_phi, pinv_coeffs
 from ...kernels import shared_mlp_kernel_fn
+from ...losses import one_hot as _one_hot
 
 __all__ = [
     "KernelMachine",
@@ -117,8 +118,9 @@ def nearest_neighbors(x_train, x, *, k: int = 1, block: int = 1024):
 
 
 def one_hot(y, num_classes: int, dtype=None):
-    """``(n,)`` int labels -> ``(n, K)`` one-hot rows (float dtype ``dtype``, default the JAX float)."""
-    return jax.nn.one_hot(y, num_classes, dtype=dtype or jnp.result_type(float))
+    """``(n,)`` int labels -> ``(n, K)`` one-hot rows (float dtype ``dtype``, default the JAX float):
+    :func:`ntkd.losses.one_hot` (labels outside [0, K) raise eagerly, NaN rows when traced)."""
+    return _one_hot(y, num_classes, dtype=dtype)
 
 
 def knn_votes(x_train, y_train, x, *, k: int = 1, num_classes: int, block: int = 1024):
