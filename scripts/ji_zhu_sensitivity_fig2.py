@@ -1,5 +1,8 @@
 """Fig. 2 sensitivity at quick size: one modelling choice changed at a time (issue 22)."""
-import copy, json, sys, time
+import copy
+import json
+import sys
+import time
 import numpy as np
 from ntkd.experiments.ji_zhu import figures as FG
 from ntkd.experiments.ji_zhu.sweep import SweepConfig, run_sweep

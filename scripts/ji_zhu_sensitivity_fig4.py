@@ -1,5 +1,7 @@
 """Fig. 4 sensitivity at quick size (issue 22): I(n) by teacher stop and hard ratio, one choice changed at a time."""
-import copy, json, sys, time
+import copy
+import json
+import time
 import numpy as np
 from ntkd.experiments.ji_zhu import figures as FG
 from ntkd.experiments.ji_zhu.sweep import SweepConfig, run_sweep

@@ -2,7 +2,8 @@
 
 JAX leaves the precision of a float32 ``matmul``/``einsum`` to the backend by default, and on NVIDIA
 GPUs since Ampere that default is TensorFloat-32 (10-bit mantissa), about 1e-4 off in float32 where
-``Precision.HIGHEST`` is float32-accurate (benchmarks/README.md, "Kernels on a GPU"). ntkd's float32 results are meant to be float32-accurate wherever they
+``Precision.HIGHEST`` is float32-accurate (benchmarks/README.md, "Kernels on a GPU"). ntkd's float32 results
+are meant to be float32-accurate wherever they
 run, so every product of arrays in ntkd goes through :func:`mm` or :func:`einsum` here, which ask for
 ``Precision.HIGHEST`` (true float32; float64 is unaffected). tests/test_precision.py checks the source
 and the traced programs for products without it.

@@ -20,5 +20,6 @@ from .train import TrainLog, geometric_steps, online_sampler, train_kd
 
 __all__ = ["NTKMLP", "activation_fn", "mlp", "TrainLog", "train_kd", "geometric_steps", "online_sampler",
            "ClassifierLog", "softmax_cross_entropy", "train_classifier",
-           "Interpolation", "train_to_interpolation", "train_teacher", "TeacherRun", "network_teacher", "ntk_convergence", "student_vs_kernel",
+           "Interpolation", "train_to_interpolation", "train_teacher", "TeacherRun", "network_teacher",
+           "ntk_convergence", "student_vs_kernel",
            "width_gap", "loglog_slope"]

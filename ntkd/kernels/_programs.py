@@ -128,7 +128,8 @@ def symmetric_tiles(x, cfg: Cfg, edge: int):
     A loop (one compiled body) goes over the tiles: a tile's Gram block and its packed recursion stay
     in cache, each is written into the outputs (and transposed into the mirror position) right after
     it is computed, and only ~(n² + n·edge)/2 entries are computed. It is faster than one untiled pass
-    (benchmarks/README.md, "Design decisions"), and the temporaries are a few tiles whatever n is. The tile starts are ``k·edge`` clipped to ``n - edge``, so a ragged last
+    (benchmarks/README.md, "Design decisions"), and the temporaries are a few tiles whatever n is. The tile
+    starts are ``k·edge`` clipped to ``n - edge``, so a ragged last
     tile overlaps its neighbour; overlapping entries are written again with the same formula, and
     every pair of the same row gets the exact diagonal wherever it falls (the mask is built from the
     tile offsets). Mirrored entries are exact copies (``K[j, i]`` is ``K[i, j]``); inside diagonal

@@ -565,7 +565,8 @@ def _plot_fig2(d: Path) -> dict:
     lines += [f"- {c}: {verdict(ok)} ({v})" for c, ok, v in checks]
     lines += [f"- smallest Theorem 1 bound over the grid: {bmin:.3f} (vacuous when ≈ 1)"]
     return write_summary(d, "Fig. 2: transfer risk, p(β), α'_n", lines, {
-        "slopes": slopes, "endpoint_slopes": ends, "risk_first": first, "risk_last": last, "alpha_last": alpha_last, "p_beta": pdata, "min_bound": bmin,
+        "slopes": slopes, "endpoint_slopes": ends, "risk_first": first, "risk_last": last, "alpha_last": alpha_last,
+        "p_beta": pdata, "min_bound": bmin,
         "Q1": [q1a, q1b], "Q2": [q2a, q2b], "Q3": q3})
 
 

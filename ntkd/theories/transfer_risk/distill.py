@@ -119,7 +119,8 @@ def effective_logits(z_t, y_g, rho, T, *, method: str = "exact", soft_scale: Uni
     Special cases (exact method): ρ = 1 returns z_t for every T; T = 1 (with soft_scale 1) uses the
     closed form σ(z_eff) = ρσ(z_t) + (1 - ρ) y_g; ρ = 0 has no finite root (σ(z) = y_g ∈ {0, 1}) and
     returns ``+inf`` for y_g = 1 and ``-inf`` for y_g = 0 — the logit a pure hard-label student diverges
-    to (XLA flushes subnormal floats to zero, so a subnormal ρ counts as 0). Otherwise the root is unique (the residual is strictly monotone). Mirror symmetry
+    to (XLA flushes subnormal floats to zero, so a subnormal ρ counts as 0). Otherwise the root is unique
+    (the residual is strictly monotone). Mirror symmetry
     z_eff(z_t, 0) = -z_eff(-z_t, 1) reduces y_g = 0 to y_g = 1.
 
     Derivatives (exact method): with respect to z_t, ρ, T (and the soft factor) by the implicit function
