@@ -19,6 +19,7 @@ import optax
 
 from .._core.checks import check_finite, check_inputs_2d, check_int
 from .._core.progress import Progress
+from ..losses import softmax_cross_entropy  # re-exported: the loss train_classifier uses by default
 from .train import log_schedule, training_setup
 
 __all__ = ["ClassifierLog", "train_classifier", "softmax_cross_entropy"]
@@ -32,15 +33,6 @@ class ClassifierLog(NamedTuple):
     steps: np.ndarray
     loss: np.ndarray
     test_logits: Optional[np.ndarray]
-
-
-def softmax_cross_entropy(logits, targets):
-    """Per-example ``-Σ_k q_k log softmax(z)_k``: logits ``(b, K)``, targets ``(b, K)`` probabilities
-    (rows summing to 1) or ``(b,)`` integer labels. Returns ``(b,)``."""
-    logp = jax.nn.log_softmax(logits, axis=-1)
-    if jnp.issubdtype(jnp.asarray(targets).dtype, jnp.integer):
-        return -jnp.take_along_axis(logp, targets[:, None], axis=-1)[:, 0]
-    return -jnp.sum(targets * logp, axis=-1)
 
 
 def train_classifier(apply_fn: Callable, params0, x, targets, *, steps: int, key, loss_fn: Callable = None,
