@@ -41,7 +41,7 @@ def flow_phi(evals, tau, normalization):
 
 def solve_psd(k, rhs):
     """Θ⁻¹ rhs by Cholesky, or the minimum-norm eigen-solution if the factor is unusable (``lax.cond``:
-    traceable, and under ``jit`` the eigendecomposition runs only when needed)."""
+    traceable; under ``jit`` the eigendecomposition runs only when needed, under ``vmap`` always)."""
     c = jax.scipy.linalg.cho_factor(k, lower=True)
     sol = jax.scipy.linalg.cho_solve(c, rhs)
     usable = factor_usable(c[0]) & jnp.isfinite(sol).all()

@@ -415,7 +415,6 @@ def reproduce(name: str, out, *, quick: bool = False, progress=sys.stderr) -> di
                        title="Kaplun, Malach, Nakkiran & Shalev-Shwartz (2022) reproduction", progress=progress)
 
 
-
 def _stats(rows, metric, where):
     v = np.array([r[metric] for r in rows if where(r) and metric in r], float)
     if len(v) == 0:

@@ -86,9 +86,8 @@ def grid_core(kernel_fn, x_tr, zt_tr, zeff_tr, zh_tr, zg_tr, z0_tr, x_te, zt_te,
     k = k + jitter * jnp.eye(N, dtype=dt)
     kx = kernel_fn(x_te, x_tr, "ntk")
     dz = zeff_tr - z0_tr[:, None]  # (n, P)
-    dz_h = zh_tr  # (n, Q)
     dzg, dzt = zg_tr - z0_tr, zt_tr - z0_tr
-    rhs = jnp.concatenate([dz, dzg[:, None], dzt[:, None], dz_h], axis=1)
+    rhs = jnp.concatenate([dz, dzg[:, None], dzt[:, None], zh_tr], axis=1)  # zh_tr: (n, Q)
     if n_valid is not None:  # exact padding: decoupled padded points with zero targets
         valid = jnp.arange(N) < n_valid
         both = valid[:, None] & valid[None, :]
