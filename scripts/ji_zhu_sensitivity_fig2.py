@@ -1,13 +1,12 @@
 """Fig. 2 sensitivity at quick size: one modelling choice changed at a time (issue 22)."""
 import copy
-import json
 import sys
-import time
+
 import numpy as np
 from ntkd.experiments.ji_zhu import figures as FG
-from ntkd.experiments.ji_zhu.sweep import SweepConfig, run_sweep
-from ntkd.experiments.store import ResultsStore
 from ntkd._core.stats import loglog_slope
+
+from _sensitivity import run_variants
 
 base = FG.paper_configs("fig2", True)["students"]
 base = copy.deepcopy(base)
@@ -28,14 +27,9 @@ V = {
                                                           "init_width": 2048}},
 }
 only = sys.argv[1:] or list(V)[:6]
-out = {}
-for name in only:
-    raw = {**V[name], "name": "sens-" + name.replace(" ", "").replace(",", "_").replace("=", "")}
-    d = f"results/sens/{raw['name']}"
-    t0 = time.time()
-    run_sweep(SweepConfig.from_dict(raw), d, progress=None)
-    with ResultsStore(d + "/results.sqlite", read_only=True) as st:
-        rows = st.rows()
+
+
+def summarize(raw, rows):
     res = {}
     for T in (10.0, 2.0):
         for seeds in (3, 8):
@@ -46,6 +40,8 @@ for name in only:
                 se = [np.std([r["risk"] for r in sel if r["n"] == n], ddof=1) / np.sqrt(seeds) for n in ns]
                 res[f"T={T}|S={seeds}|rho={rho}"] = {"ns": ns, "risk": m, "se": se, "ls": loglog_slope(ns, m),
                                                      "end": float(np.log(m[-1] / m[0]) / np.log(ns[-1] / ns[0]))}
-    out[name] = {"seconds": round(time.time() - t0, 1), "res": res}
-    print(name, out[name]["seconds"], flush=True)
-    json.dump(out, open(f"results/sens/sens_{'all' if len(only) >= 6 else only[0].replace(' ', '')}.json", "w"), indent=1)
+    return res
+
+
+run_variants({k: V[k] for k in only}, "sens-", summarize,
+             f"results/sens/sens_{'all' if len(only) >= 6 else only[0].replace(' ', '')}.json")

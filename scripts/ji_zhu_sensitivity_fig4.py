@@ -1,11 +1,9 @@
 """Fig. 4 sensitivity at quick size (issue 22): I(n) by teacher stop and hard ratio, one choice changed at a time."""
 import copy
-import json
-import time
 import numpy as np
 from ntkd.experiments.ji_zhu import figures as FG
-from ntkd.experiments.ji_zhu.sweep import SweepConfig, run_sweep
-from ntkd.experiments.store import ResultsStore
+
+from _sensitivity import run_variants
 
 base = copy.deepcopy(FG.paper_configs("fig4", True)["teachers"])
 base["task"]["stop_epoch"] = [8, 16, 60, 688]
@@ -14,14 +12,9 @@ kern = copy.deepcopy(FG.figure_configs("fig4", True, "kernel")["teachers"])
 kt = {**kern["task"], "stop_time": [10.0, 100.0, 1000.0, float("inf")]}
 V = {"paper": base, "paper, z0 = 0": {**base, "student": {"depth": 5}},
      "kernel teacher": {**base, "task": kt}, "kernel teacher, z0 = 0": {**base, "task": kt, "student": {"depth": 5}}}
-out = {}
-for name in V:
-    raw = {**V[name], "name": "sens4-" + name.replace(" ", "").replace(",", "_").replace("=", "")}
-    d = f"results/sens/{raw['name']}"
-    t0 = time.time()
-    run_sweep(SweepConfig.from_dict(raw), d, progress=None)
-    with ResultsStore(d + "/results.sqlite", read_only=True) as st:
-        rows = st.rows()
+
+
+def summarize(raw, rows):
     res = {}
     for T in (10.0, 2.0):
         for S in (4, 8):
@@ -33,6 +26,7 @@ for name in V:
                     nm, I = FG._inefficiency(ns, W.mean(1))
                     res[f"T={T}|S={S}|{var}|rho={rho}"] = {"n_mid": nm.tolist(), "I": I.tolist(),
                                                             "norm_last": float(W.mean(1)[-1])}
-    out[name] = {"seconds": round(time.time() - t0, 1), "res": res}
-    print(name, out[name]["seconds"], flush=True)
-    json.dump(out, open("results/sens/sens4.json", "w"), indent=1)
+    return res
+
+
+run_variants(V, "sens4-", summarize, "results/sens/sens4.json")
