@@ -7,6 +7,8 @@
 #   bench  ntkd bench (no neural-tangents: its pinned jax 0.5.3 has no CUDA build here), pair and NTK alone
 #   probe  benchmarks/gpu_probe.py (TF32 check, eager row blocks, kernel_matrix tiles)
 #   scale  benchmarks/kernel_scale.py at n = 20,000 and 50,000
+#   issue27 benchmarks/scale_gpu.py: copy bandwidth, kernel_matrix n = 50,000 to device and host memory,
+#          full-size Fig. 2 cold (background and inline compilation) and warm (about 6 minutes)
 #   bash benchmarks/gpu_session.sh env tests
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +39,10 @@ for stage in "$@"; do
     scale)
       JAX_PLATFORMS=cuda python3 benchmarks/kernel_scale.py --n ${SCALE_N:-20000 50000} --block-size ${SCALE_BLOCK:-8192} \
         --results "$OUT/kernel_scale.jsonl"
+      ;;
+    issue27)
+      JAX_PLATFORMS=cuda timeout "${ISSUE27_LIMIT:-540}" python3 benchmarks/scale_gpu.py --json "$OUT/scale_gpu.json" \
+        ${ISSUE27_ARGS:-}
       ;;
   esac
 done

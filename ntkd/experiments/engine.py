@@ -11,7 +11,10 @@ same command resumes.
 """
 from __future__ import annotations
 
+import os
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional, Sequence
 
@@ -21,7 +24,7 @@ import numpy as np
 from .._core.progress import Progress
 from .store import ResultsStore, Schema
 
-__all__ = ["Unit", "run_units", "device_mesh", "replicated", "shard_seeds", "chunk_size", "size_buckets",
+__all__ = ["Unit", "run_units", "once", "device_mesh", "replicated", "shard_seeds", "chunk_size", "size_buckets",
            "batch_size", "shard_units", "parse_shard"]
 
 
@@ -29,13 +32,37 @@ class Unit(NamedTuple):
     """``label``: shown in progress lines; ``blocks``: ``[(block id, item), ...]`` in order;
     ``compute(store, items) -> {block id: [row, ...]}`` for a chunk of items (rows carry the schema's
     columns and ``config``); ``block_bytes``: the memory one block needs in the chunk; ``block_work``:
-    its relative cost (for the ETA)."""
+    its relative cost (for the ETA).
+
+    ``prepare`` (optional): compiles the unit's program ahead of time, a :func:`once` callable that
+    ``compute`` also calls before it runs the program (so it waits for a compilation in flight instead of
+    starting a second one). :func:`run_units` calls the prepares of the units still to do in order, in a
+    background thread, while earlier units compute; units that share a program share one prepare."""
 
     label: str
     blocks: Sequence
     compute: Callable
     block_bytes: float = 0.0
     block_work: float = 1.0
+    prepare: Optional[Callable[[], None]] = None
+
+
+def once(fn: Callable[[], object]) -> Callable[[], None]:
+    """``fn`` as a thread-safe callable that runs it the first time and does nothing afterwards; a call
+    while another thread runs it waits for that run. Exceptions are swallowed: a prepare is an
+    optimization (ahead-of-time compilation), and the program's real call raises whatever is wrong."""
+    lock = threading.Lock()
+    done = []
+
+    def run() -> None:
+        with lock:
+            if not done:
+                done.append(True)
+                try:
+                    fn()
+                except Exception:  # noqa: BLE001 - the real call compiles again and raises
+                    pass
+    return run
 
 
 def device_mesh():
@@ -136,13 +163,21 @@ def shard_units(units: Sequence[Unit], shard: Optional[tuple]) -> list:
 
 def run_units(path, schema: Schema, units: Sequence[Unit], *, config_json: str, config_hash: str, version: str,
               name: str, memory_gib: float = 4.0, fixed_chunk: int = 0, progress=sys.stderr,
-              max_blocks: Optional[int] = None, shard: Optional[tuple] = None) -> dict:
+              max_blocks: Optional[int] = None, shard: Optional[tuple] = None, precompile: Optional[bool] = None) -> dict:
     """Run (or resume) ``units`` into the store at ``path`` bound to one configuration; returns the run's
     statistics (blocks computed, seconds, compile seconds and programs compiled).
 
     ``max_blocks`` stops after that many new blocks (for tests); ``progress=None`` is silent.
     ``shard=(i, N)``: only this shard's units (:func:`shard_units`), for N processes or array jobs that
     each write their own store; ``ntkd merge`` joins the stores.
+    ``precompile``: one background thread runs the :attr:`Unit.prepare` of every unit still to do, in
+    order, so that the next units' programs compile on the host while the accelerator computes the
+    current one; the thread is joined before this returns (after a stop, the compilation in flight
+    finishes first). Compile seconds and program counts include it. ``None`` (default): the environment
+    variable ``NTKD_PRECOMPILE`` (``1`` or ``0``) if set, else on when JAX's default backend is not the
+    CPU. On the CPU the compilations compete with the computation for the
+    same cores (2-core machine, full-size Ji & Zhu Fig. 2: no wall-time gain beyond run-to-run noise,
+    benchmarks/README.md).
     """
     path = Path(path)
     units = shard_units(units, shard)
@@ -162,6 +197,13 @@ def run_units(path, schema: Schema, units: Sequence[Unit], *, config_json: str, 
                     f"{'resuming, ' + str(len(done)) + ' blocks already done' if resumed else 'new store'} "
                     f"-> {path}")
         new = 0
+        preps = list(dict.fromkeys(u.prepare for u, _ in todo_units if u.prepare is not None))
+        if precompile is None:
+            env = os.environ.get("NTKD_PRECOMPILE", "").strip()
+            precompile = env not in ("0", "false", "no") if env else jax.default_backend() != "cpu"
+        pool = ThreadPoolExecutor(1, thread_name_prefix="ntkd-precompile") if precompile and preps else None
+        for prep in preps if pool else ():
+            pool.submit(prep)
         try:
             for unit, todo in todo_units:
                 bar.start_group()
@@ -176,5 +218,7 @@ def run_units(path, schema: Schema, units: Sequence[Unit], *, config_json: str, 
                     if max_blocks is not None and new >= max_blocks:
                         return {"blocks": new, **bar.close()}
         finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
             stats = bar.close()
     return {"blocks": new, **stats}

@@ -2,13 +2,15 @@
 store, ``ntkd merge`` joins them.
 
 * ``shard_units`` deals whole units out deterministically: the shards are disjoint and cover every unit;
-* the one-process run compiles one grid program per bucket of n (6 and 12 padded, 20 its own);
+* the one-process run compiles one grid program per bucket of n (6 and 12 padded, 20 its own), each
+  once, ahead of its first chunk in the engine's background thread;
 * two local CPU processes of one ``jax.distributed`` job (coordinator on localhost), merged, give the
   rows of a one-process run bitwise;
 * merge deduplicates (merging a shard again, or the full run on top, adds nothing) and refuses a store of
   another configuration.
 """
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -76,20 +78,44 @@ def test_shards_are_a_deterministic_partition_of_the_units():
             parse_shard(bad)
 
 
+class _GridCompiles(logging.Handler):
+    """The threads in which XLA compiled a grid program (JAX logs each compilation at DEBUG level)."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.threads = []
+
+    def emit(self, record):
+        if record.getMessage().startswith("Finished XLA compilation of jit(grid_core)"):
+            self.threads.append(record.threadName)
+
+
 @pytest.fixture(scope="module")
 def single(tmp_path_factory):
+    """The one-process run, with its bucket programs compiled ahead in the engine's background thread
+    (on the CPU only on request); the processes of the shard tests compile them inline (the default)."""
     d = tmp_path_factory.mktemp("single")
     cfg = S.SweepConfig.from_dict(CFG)
     prog = compiled_grid(S._student_kernel(cfg.student, 1), "chol", 0.0, True, batched=True, padded=True)
     before = prog._cache_size()
-    S.run_sweep(cfg, d, progress=None)
+    log = logging.getLogger("jax._src.dispatch")
+    handler, level = _GridCompiles(), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    try:
+        S.run_sweep(cfg, d, progress=None, precompile=True)
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
     programs = prog._cache_size() - before
-    return d / "results.sqlite", programs
+    return d / "results.sqlite", programs, handler.threads
 
 
-def test_one_grid_program_per_bucket(single):
+def test_one_grid_program_per_bucket_compiled_ahead(single):
     assert size_buckets(CFG["grid"]["n"]) == {6: 8, 12: 16, 20: 20}
     assert single[1] == 3
+    # each compiled once, in the background thread: the sweep's own calls found them compiled
+    assert single[2] == ["ntkd-precompile_0"] * 3
 
 
 def test_two_jax_distributed_processes_merge_to_the_one_process_rows(tmp_path, single):

@@ -3,10 +3,12 @@ store records the study's schema, reads it back without the study, resumes exact
 blocks, and cuts units into memory-bounded chunks that are multiples of the device count."""
 import json
 import sqlite3
+import threading
+import time
 
 import pytest
 
-from ntkd.experiments.engine import Unit, chunk_size, run_units
+from ntkd.experiments.engine import Unit, chunk_size, once, run_units
 from ntkd.experiments.store import LEGACY_SCHEMA, ResultsStore, Schema
 
 SCHEMA = Schema((("shape", "TEXT"), ("k", "INTEGER"), ("x", "REAL")), ("area", "ratio"), ("method",))
@@ -44,6 +46,74 @@ def test_a_toy_study_runs_resumes_and_reads_back_without_the_study(tmp_path):
         assert [c for c in st.columns()][:8] == ["id", "block", "shape", "k", "x", "area", "ratio", "method"]
     with pytest.raises(ValueError, match="different sweep configuration"):
         run_units(path, SCHEMA, _units([]), **{**kw, "config_hash": "h2"})
+
+
+def test_once_runs_its_function_one_time_and_a_second_caller_waits_for_it():
+    calls, seen = [], []
+    gate = threading.Event()
+
+    def slow():
+        calls.append(threading.current_thread().name)
+        gate.wait(5)
+    run = once(slow)
+    th = threading.Thread(target=run, name="first")
+    th.start()
+    while not calls:
+        time.sleep(0.001)
+    waiter = threading.Thread(target=lambda: (run(), seen.append(gate.is_set())))
+    waiter.start()
+    time.sleep(0.05)
+    assert seen == []  # still waiting for the first call
+    gate.set()
+    th.join(), waiter.join()
+    assert calls == ["first"] and seen == [True]
+    run()
+    assert calls == ["first"]
+    bad = once(lambda: 1 / 0)
+    bad(), bad()  # a failing prepare is swallowed (the real call raises)
+
+
+@pytest.mark.parametrize("precompile", [True, False])
+def test_prepares_run_once_each_in_order_in_a_background_thread(tmp_path, precompile):
+    """Units that share a prepare share one call; each unit's compute finds its prepare done (it calls
+    it first, waiting for one in flight); without ``precompile`` the computes alone run them."""
+    log = []
+    started = {"shared": threading.Event(), "own": threading.Event()}
+
+    def prep(name):
+        def body():
+            started[name].set()
+            time.sleep(0.01)
+            log.append((name, threading.current_thread().name))
+        return once(body)
+
+    shared, own = prep("shared"), prep("own")
+
+    def unit(label, p):
+        def compute(store, items):
+            if precompile:  # deterministic: the background thread has begun this prepare; p() waits for it
+                assert started["own" if label == "c" else "shared"].wait(10)
+            p()
+            log.append(("compute " + label, threading.current_thread().name))
+            return {f"{label}|k={k}": [{"shape": label, "k": k, "x": 1.0, "area": 1.0, "ratio": 1.0,
+                                        "method": "toy", "config": {}}] for k in items}
+        return Unit(label, [(f"{label}|k={k}", k) for k in range(2)], compute, prepare=p)
+
+    units = [unit("a", shared), unit("b", shared), unit("c", own)]
+    stats = run_units(tmp_path / "r.sqlite", SCHEMA, units, config_json="{}", config_hash="h", version="test",
+                      name="toy", progress=None, precompile=precompile)
+    assert stats["blocks"] == 6
+    preps = [entry for entry in log if not entry[0].startswith("compute")]
+    assert [name for name, _ in preps] == ["shared", "own"]
+    main = threading.current_thread().name
+    assert {t for name, t in log if name.startswith("compute")} == {main}
+    assert log.index(preps[0]) < log.index(("compute a", main)) and log.index(preps[1]) < log.index(("compute c", main))
+    if precompile:
+        assert {t for _, t in preps} == {"ntkd-precompile_0"}
+    else:
+        assert {t for _, t in preps} == {main}
+    assert threading.active_count() == 1 or all(not t.name.startswith("ntkd-precompile")
+                                                 for t in threading.enumerate())  # the thread is joined
 
 
 def test_a_store_written_before_schemas_reads_with_the_legacy_schema(tmp_path):

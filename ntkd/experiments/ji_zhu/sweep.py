@@ -30,7 +30,7 @@ from ...theories.transfer_risk.grid import (BETAS, METRICS, compiled_grid, grid_
                                             oracle_reference)
 from ...theories.transfer_risk.tasks import sample_inputs
 from ..config import as_list, dtype_name, fail, fmt, json_default, num_list, read_toml, section, top_level, typed
-from ..engine import Unit, batch_size, device_mesh, replicated, run_units, shard_seeds, size_buckets
+from ..engine import Unit, batch_size, device_mesh, once, replicated, run_units, shard_seeds, size_buckets
 from ..store import Schema, refuse_other_config
 from .teachers import empirical_student, init_outputs, task_teacher
 
@@ -287,11 +287,28 @@ def _seed_data(pools, seed, teacher, task, st, depth, n_max, keys, x_te, zt_te, 
 
 
 
-def _train_rows(a, n, size):
-    """The first n rows of a per-seed pool array on the host, padded to ``size`` rows with copies of row 0
-    (finite kernel values; the grid program masks them out)."""
-    a = np.asarray(a)[:n]
+def _train_rows(a, n, size, dtype):
+    """The first n rows of a per-seed pool array on the host in ``dtype``, padded to ``size`` rows with
+    copies of row 0 (finite kernel values; the grid program masks them out)."""
+    a = np.asarray(a, dtype)[:n]
     return a if size == n else np.concatenate([a, np.repeat(a[:1], size - n, axis=0)])
+
+
+def _grid_specs(mesh, batch, N, d, P, Q, m, R, M, dtype, padded):
+    """The abstract arguments (shape, dtype, sharding) of the batched grid program of one bucket, exactly
+    as ``compute`` of :func:`_run_sweep` places them, for compiling it ahead of its first call."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    per, rep = NamedSharding(mesh, PartitionSpec("s")), replicated(mesh)
+
+    def s(shape, sharding, dt=dtype):
+        return jax.ShapeDtypeStruct(shape, jnp.dtype(dt), sharding=sharding)
+
+    train = [s((batch, N, d), per), s((batch, N), per), s((batch, N, P), per), s((batch, N, Q), per),
+             s((batch, N), per), s((batch, N), per)]
+    test = [s((m, d), rep)] + [s((batch, m), per)] * 3
+    shared = [s((R, d), rep), s((R, P), rep), s((P,), rep), s((m, P), rep), s((P,), rep, np.int32), s((M,), rep)]
+    return train + test + shared + ([s((), rep, np.int32)] if padded else [])
 
 
 def validated_task(raw_task: dict) -> dict:
@@ -323,7 +340,7 @@ def _student_kernel(st, depth, keys=None, dtype=None):
 
 
 def run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Optional[int] = None,
-              buckets: bool = True, shard: Optional[tuple] = None) -> Path:
+              buckets: bool = True, shard: Optional[tuple] = None, precompile: Optional[bool] = None) -> Path:
     """Run (or resume) a sweep; results go to ``out/results.sqlite`` (:class:`ntkd.experiments.store.ResultsStore`).
 
     Blocks are (variant, depth, n, seed) units; seeds of one (variant, depth, n) are computed together,
@@ -344,18 +361,23 @@ def run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opti
     (array jobs, one process per host) and join their folders with ``ntkd merge``. The merged rows
     equal a one-process run's.
 
+    ``precompile``: compile each bucket's program ahead of its first chunk in a background thread
+    (:func:`ntkd.experiments.engine.run_units`; default: on an accelerator only).
+
     A float64 config runs in a ``jax.enable_x64`` scope: the process's JAX setting is left as it was. A
     store of another configuration is refused before anything is written (the message names the keys
     that differ).
     """
     if config.dtype == "float64":
         with jax.enable_x64(True):
-            return _run_sweep(config, out, progress=progress, max_blocks=max_blocks, buckets=buckets, shard=shard)
-    return _run_sweep(config, out, progress=progress, max_blocks=max_blocks, buckets=buckets, shard=shard)
+            return _run_sweep(config, out, progress=progress, max_blocks=max_blocks, buckets=buckets, shard=shard,
+                              precompile=precompile)
+    return _run_sweep(config, out, progress=progress, max_blocks=max_blocks, buckets=buckets, shard=shard,
+                      precompile=precompile)
 
 
 def _run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Optional[int] = None,
-               buckets: bool = True, shard: Optional[tuple] = None) -> Path:
+               buckets: bool = True, shard: Optional[tuple] = None, precompile: Optional[bool] = None) -> Path:
     """The body of :func:`run_sweep`, in the caller's JAX precision."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -378,6 +400,26 @@ def _run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opt
     bucket = size_buckets(g["n"]) if buckets else {n: n for n in g["n"]}
     n_dev = len(mesh.devices.flat)
     cache = {}
+    programs = {}  # (depth, bucket, batch) -> the once-prepare that compiles that grid program ahead
+
+    x64 = bool(jax.config.jax_enable_x64)  # this scope's precision; the background thread enters it again
+
+    def program(L, N, batch):
+        """The jitted grid program of one bucket and its prepare, which compiles it ahead of time; (None,
+        None) without buckets (chunks of varying size) and for the empirical kernel (its kernel_fn is
+        built with the seed data)."""
+        if not buckets or st.get("kernel") == "empirical":
+            return None, None
+        f = compiled_grid(_student_kernel(st, L), method, jitter, x_ref is not None, batched=True, padded=True)
+        if (L, N, batch) not in programs:
+            specs = _grid_specs(mesh, batch, N, x_te.shape[1], len(r), len(T_unique), m,
+                                ev["n_ref"] or 1, len(times), dtype, True)
+
+            def compile_ahead():
+                with jax.enable_x64(x64):  # precision scopes are thread-local
+                    f.lower(*specs).compile()
+            programs[L, N, batch] = once(compile_ahead)
+        return f, programs[L, N, batch]
 
     def setup(store, vl, task, L):
         """Teacher, test labels and the oracle of one (variant, depth), once; p(β) curves to the store."""
@@ -418,18 +460,22 @@ def _run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opt
                 if ("targets", s) not in pools:  # one program for every n (the pool's shape)
                     pools["targets", s] = targets(zt, yg)
                 data.append((x, zt, *pools["targets", s], zg, z0, *test))
-            per = shard_seeds([[_train_rows(d[j], n, N) if j < 6 else d[j] for d in data] for j in range(9)],
-                              mesh, batch)
+            per = shard_seeds([[_train_rows(d[j], n, N, dtype) if j < 6 else np.asarray(d[j], dtype) for d in data]
+                               for j in range(9)], mesh, batch)
             x_ref_, a_star, onorm, cos_te = ((x_ref,) + ref) if ref else (
                 x_te[:1], jnp.zeros((1, len(r)), dtype), jnp.ones(len(r), dtype), jnp.zeros((m, len(r)), dtype))
             repl = replicated(mesh)
             shared = [jax.device_put(jnp.asarray(a, dtype), repl) for a in (x_ref_, a_star, onorm, cos_te)]
-            shared += [jax.device_put(jnp.asarray(T_index), repl), jax.device_put(jnp.asarray(times, dtype), repl)]
+            shared += [jax.device_put(np.asarray(T_index, np.int32), repl), jax.device_put(jnp.asarray(times, dtype), repl)]
             # argument order of grid_core: 6 per-seed, x_test, 3 per-seed, 6 shared
             args = per[:6] + [jax.device_put(x_te, repl)] + per[6:] + shared
             if buckets:  # the padded program: real training rows first, n of them
                 args.append(jax.device_put(np.asarray(n, np.int32), repl))
-            f = compiled_grid(kfn, method, jitter, ref is not None, batched=True, padded=buckets)
+            f, prepare = program(L, N, batch)
+            if prepare is None:
+                f = compiled_grid(kfn, method, jitter, ref is not None, batched=True, padded=buckets)
+            else:  # compiled ahead in the engine's background thread (or now, or waiting for it)
+                prepare()
             res = {k: np.array(v) for k, v in f(*args).items()}
             factors = [method] * len(seeds)
             bad = np.flatnonzero(~res["ok"][:len(seeds)])
@@ -460,11 +506,13 @@ def _run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opt
             return blocks
 
         return Unit(f"{vl} L={L} n={n}" + (f" (bucket {N})" if N != n else ""), [(_block(vl, L, n, s), s) for s in g["seeds"]], compute,
-                    block_bytes=per_seed_bytes, block_work=float(N) ** 3 + float(N) * N * (m + ev["n_ref"]))
+                    block_bytes=per_seed_bytes, block_work=float(N) ** 3 + float(N) * N * (m + ev["n_ref"]),
+                    prepare=program(L, N, batch)[1])
 
     units = [unit(vl, task, L, n) for vl, task in config.variants() for L in config.depths() for n in g["n"]]
     run_units(path, SCHEMA, units, config_json=config.to_json(), config_hash=config.hash(),
               version=_version.VERSION, name=f"ntkd sweep '{config.name}'", memory_gib=ev["memory_gib"],
-              fixed_chunk=ev["seed_chunk"], progress=progress, max_blocks=max_blocks, shard=shard)
+              fixed_chunk=ev["seed_chunk"], progress=progress, max_blocks=max_blocks, shard=shard,
+              precompile=precompile)
     return path
 
