@@ -162,16 +162,17 @@ def init_outputs(student, depth, key, xs, dtype):
     return [jnp.reshape(model(x), (x.shape[0],)) for x in xs]
 
 
-def empirical_student(student, depth, key, dtype):
+def empirical_student(student, depth, key, dtype, *, d: int = 2):
     """The linearized finite student of ``student.kernel = "empirical"``: one initialized NTK-parameterized
     network of width ``init_width`` (:func:`ntkd.finite.mlp`, initialized from ``key``) gives both the kernel,
     its empirical NTK Θ̂ (structured derivatives, :func:`ntkd.kernels.empirical_ntk`), and z0 = f(·; w0),
     so the sweep's predictor z0(x) + Θ̂(x, X) Θ̂_n⁻¹ (z_eff − z0(X)) is Eq. 4 of that very network.
-    Returns ``(kernel_fn(x1, x2, get), z0_fn(x))``; ``get`` must be "ntk"."""
+    ``d``: the input dimension (the sweep's tasks are 2-D, :func:`ntkd.theories.transfer_risk.tasks.sample_inputs`).
+    Returns ``(kernel_fn(x1, x2, get), z0_fn(x))`` for inputs ``(n, d)``; ``get`` must be "ntk"."""
     from ...finite import mlp
     from ...kernels import empirical_ntk
 
-    init_fn, apply_fn = mlp(2, student["init_width"], depth, activation=student["activation"],
+    init_fn, apply_fn = mlp(d, student["init_width"], depth, activation=student["activation"],
                             W_std=student["W_std"], b_std=student["b_std"], dtype=dtype)
     params = init_fn(key)
 
