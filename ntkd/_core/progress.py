@@ -10,6 +10,10 @@ per update. The ETA separates computation from compilation (``jax.monitoring``'s
 * compilation: each group (e.g. a new training-set size) compiles new programs; the groups still to
   start are charged the mean compile time of the groups after the first (the first also compiles the
   run's one-time programs), or the first's while it is the only one.
+
+Only the compilations of the thread that runs the progress count against its chunks, plus the time it
+waited for a compilation in another thread (:func:`note_compile_wait`): programs compiled ahead in a
+background thread overlap the computation and cost the run no wall time of their own.
 """
 from __future__ import annotations
 
@@ -19,18 +23,34 @@ import time
 
 import numpy as np
 
-__all__ = ["Progress", "compile_stats"]
+__all__ = ["Progress", "compile_stats", "note_compile_wait"]
 
 _COMPILE = {"count": 0, "seconds": 0.0}
+_BY_THREAD: dict = {}  # thread id -> its compile seconds + seconds it waited for other threads' compilations
 _LOCK = threading.Lock()
 _REGISTERED = []
 
 
 def _listener(event, duration, **_):
     if event == "/jax/core/compile/backend_compile_duration":
+        tid = threading.get_ident()
         with _LOCK:
             _COMPILE["count"] += 1
             _COMPILE["seconds"] += duration
+            _BY_THREAD[tid] = _BY_THREAD.get(tid, 0.0) + duration
+
+
+def note_compile_wait(seconds: float) -> None:
+    """Charge ``seconds`` that the calling thread waited for a compilation in another thread (a program
+    compiled ahead of time) to this thread's compile time, as :class:`Progress` sees it."""
+    tid = threading.get_ident()
+    with _LOCK:
+        _BY_THREAD[tid] = _BY_THREAD.get(tid, 0.0) + float(seconds)
+
+
+def _thread_compile_seconds() -> float:
+    with _LOCK:
+        return _BY_THREAD.get(threading.get_ident(), 0.0)
 
 
 def compile_stats() -> tuple:
@@ -73,7 +93,7 @@ class Progress:
         self.groups_started = 0
         self.t0 = time.perf_counter()
         self.c0 = compile_stats()
-        self._last = (self.t0, self.c0[1])
+        self._last = (self.t0, _thread_compile_seconds())
         self._chunks = []  # (blocks, work, compute seconds)
         self._group_compile = []  # compile seconds of each group started
         self._bar = None
@@ -123,7 +143,7 @@ class Progress:
         work = float(done if work is None else work)
         self.done += done
         self.work += work
-        now, comp_now = time.perf_counter(), compile_stats()[1]
+        now, comp_now = time.perf_counter(), _thread_compile_seconds()
         comp = comp_now - self._last[1]
         self._chunks.append((done, work, max(now - self._last[0] - comp, 0.0)))
         if self._group_compile:

@@ -11,9 +11,11 @@ same command resumes.
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional, Sequence
@@ -21,7 +23,7 @@ from typing import Callable, NamedTuple, Optional, Sequence
 import jax
 import numpy as np
 
-from .._core.progress import Progress
+from .._core.progress import Progress, note_compile_wait
 from .store import ResultsStore, Schema
 
 __all__ = ["Unit", "run_units", "once", "device_mesh", "replicated", "shard_seeds", "chunk_size", "size_buckets",
@@ -49,19 +51,24 @@ class Unit(NamedTuple):
 
 def once(fn: Callable[[], object]) -> Callable[[], None]:
     """``fn`` as a thread-safe callable that runs it the first time and does nothing afterwards; a call
-    while another thread runs it waits for that run. Exceptions are swallowed: a prepare is an
-    optimization (ahead-of-time compilation), and the program's real call raises whatever is wrong."""
+    while another thread runs it waits for that run (the wait counts as the caller's compile time in its
+    progress ETA, :func:`ntkd._core.progress.note_compile_wait`). Exceptions are logged at DEBUG level
+    and swallowed: a prepare is an optimization (ahead-of-time compilation), and the program's real call
+    compiles it again and raises whatever is wrong."""
     lock = threading.Lock()
     done = []
 
     def run() -> None:
+        t = time.perf_counter()
         with lock:
-            if not done:
-                done.append(True)
-                try:
-                    fn()
-                except Exception:  # noqa: BLE001 - the real call compiles again and raises
-                    pass
+            if done:
+                note_compile_wait(time.perf_counter() - t)
+                return
+            done.append(True)
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - the real call compiles again and raises
+                logging.getLogger(__name__).debug("a prepare failed; its program compiles when called", exc_info=True)
     return run
 
 
@@ -177,7 +184,9 @@ def run_units(path, schema: Schema, units: Sequence[Unit], *, config_json: str, 
     variable ``NTKD_PRECOMPILE`` (``1`` or ``0``) if set, else on when JAX's default backend is not the
     CPU. On the CPU the compilations compete with the computation for the
     same cores (2-core machine, full-size Ji & Zhu Fig. 2: no wall-time gain beyond run-to-run noise,
-    benchmarks/README.md).
+    benchmarks/README.md). On a GPU, XLA's autotuning during a background compilation takes device memory
+    next to the running chunk: keep ``memory_gib`` well below the device's memory, or set
+    ``NTKD_PRECOMPILE=0``. Untested on a GPU so far (none was available).
     """
     path = Path(path)
     units = shard_units(units, shard)
@@ -199,8 +208,8 @@ def run_units(path, schema: Schema, units: Sequence[Unit], *, config_json: str, 
         new = 0
         preps = list(dict.fromkeys(u.prepare for u, _ in todo_units if u.prepare is not None))
         if precompile is None:
-            env = os.environ.get("NTKD_PRECOMPILE", "").strip()
-            precompile = env not in ("0", "false", "no") if env else jax.default_backend() != "cpu"
+            env = os.environ.get("NTKD_PRECOMPILE", "").strip().lower()
+            precompile = env not in ("0", "false", "no", "off") if env else jax.default_backend() != "cpu"
         pool = ThreadPoolExecutor(1, thread_name_prefix="ntkd-precompile") if precompile and preps else None
         for prep in preps if pool else ():
             pool.submit(prep)
@@ -216,9 +225,13 @@ def run_units(path, schema: Schema, units: Sequence[Unit], *, config_json: str, 
                     bar.update(len(part), len(part) * unit.block_work,
                                f"{unit.label} blocks {part[0][0].rsplit('|', 1)[-1]}..{part[-1][0].rsplit('|', 1)[-1]}")
                     if max_blocks is not None and new >= max_blocks:
-                        return {"blocks": new, **bar.close()}
+                        break
+                if max_blocks is not None and new >= max_blocks:
+                    break
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
-            stats = bar.close()
+            try:
+                if pool is not None:  # the compilation in flight finishes; the others are cancelled
+                    pool.shutdown(wait=True, cancel_futures=True)
+            finally:
+                stats = bar.close()
     return {"blocks": new, **stats}

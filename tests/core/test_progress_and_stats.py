@@ -32,6 +32,7 @@ def test_eta_takes_compilation_out_of_the_rate_and_adds_it_back_per_group(monkey
     comp = {"c": (3, 1.0)}  # compilations before the run are not counted
     monkeypatch.setattr(P.time, "perf_counter", lambda: clock["t"])
     monkeypatch.setattr(P, "compile_stats", lambda: comp["c"])
+    monkeypatch.setattr(P, "_thread_compile_seconds", lambda: comp["c"][1])
     out = io.StringIO()
     bar = P.Progress("run", 10, groups=5, stream=out)
     bar.start_group()
@@ -64,6 +65,7 @@ def test_eta_fits_overhead_and_work_and_charges_later_groups_their_own_compile_t
     clock, comp = {"t": 0.0}, {"c": (0, 0.0)}
     monkeypatch.setattr(P.time, "perf_counter", lambda: clock["t"])
     monkeypatch.setattr(P, "compile_stats", lambda: comp["c"])
+    monkeypatch.setattr(P, "_thread_compile_seconds", lambda: comp["c"][1])
     bar = P.Progress("run", 9, total_work=3 + 30 + 300, groups=3, stream=None)
     for blocks_s, compile_s, work in ((3.0, 8.0, 3.0), (6.0, 2.0, 30.0)):
         bar.start_group()
@@ -71,6 +73,28 @@ def test_eta_fits_overhead_and_work_and_charges_later_groups_their_own_compile_t
         comp["c"] = (comp["c"][0] + 1, comp["c"][1] + compile_s)
         bar.update(3, work)
     assert bar.eta() == pytest.approx(38.0)
+
+
+def test_eta_counts_this_threads_compilations_and_waits_not_other_threads(monkeypatch):
+    """A chunk of 10 s during which another thread compiled for 5 s (a program compiled ahead) and this
+    thread waited 2 s for a compilation: 8 s of compute for the rate (not 5 s), and the run's compile
+    seconds report all 5 s of compiling."""
+    import threading
+
+    clock = {"t": 0.0}
+    monkeypatch.setattr(P.time, "perf_counter", lambda: clock["t"])
+    P.compile_stats()  # registers the listener
+    bar = P.Progress("run", 2, groups=1, stream=None)
+    bar.start_group()
+    clock["t"] += 10.0
+    th = threading.Thread(target=P._listener, args=("/jax/core/compile/backend_compile_duration", 5.0))
+    th.start()
+    th.join()
+    P.note_compile_wait(2.0)
+    bar.update(1)
+    assert bar.eta() == pytest.approx(8.0)
+    stats = bar.close()
+    assert stats["compile_seconds"] == pytest.approx(5.0) and stats["programs_compiled"] == 1
 
 
 def test_write_text_atomic_replaces_whole_files_and_leaves_no_temporary(tmp_path, monkeypatch):

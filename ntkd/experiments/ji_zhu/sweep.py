@@ -294,6 +294,29 @@ def _train_rows(a, n, size, dtype):
     return a if size == n else np.concatenate([a, np.repeat(a[:1], size - n, axis=0)])
 
 
+def _jax_scope():
+    """A context-manager factory that enters, in another thread, the calling thread's JAX settings that
+    change how a program lowers: x64, default matmul precision, default device, rank and dtype promotion
+    (thread-local scopes, all part of JAX's compile cache key)."""
+    import contextlib
+
+    c = jax.config
+    vals = (bool(c.jax_enable_x64), c.jax_default_matmul_precision, c.jax_default_device,
+            c.jax_numpy_rank_promotion, c.jax_numpy_dtype_promotion)
+
+    @contextlib.contextmanager
+    def scope():
+        x64, prec, dev, rank, dtypes = vals
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(jax.enable_x64(x64))
+            stack.enter_context(jax.default_matmul_precision(prec))
+            stack.enter_context(jax.default_device(dev))
+            stack.enter_context(jax.numpy_rank_promotion(rank))
+            stack.enter_context(jax.numpy_dtype_promotion(dtypes))
+            yield
+    return scope
+
+
 def _grid_specs(mesh, batch, N, d, P, Q, m, R, M, dtype, padded):
     """The abstract arguments (shape, dtype, sharding) of the batched grid program of one bucket, exactly
     as ``compute`` of :func:`_run_sweep` places them, for compiling it ahead of its first call."""
@@ -402,7 +425,7 @@ def _run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opt
     cache = {}
     programs = {}  # (depth, bucket, batch) -> the once-prepare that compiles that grid program ahead
 
-    x64 = bool(jax.config.jax_enable_x64)  # this scope's precision; the background thread enters it again
+    scope = _jax_scope()  # this thread's JAX settings; the background thread enters them again
 
     def program(L, N, batch):
         """The jitted grid program of one bucket and its prepare, which compiles it ahead of time; (None,
@@ -416,7 +439,7 @@ def _run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opt
                                 ev["n_ref"] or 1, len(times), dtype, True)
 
             def compile_ahead():
-                with jax.enable_x64(x64):  # precision scopes are thread-local
+                with scope():  # JAX's setting scopes are thread-local (and part of the compile cache key)
                     f.lower(*specs).compile()
             programs[L, N, batch] = once(compile_ahead)
         return f, programs[L, N, batch]
