@@ -70,32 +70,43 @@ def dot_precisions():
 
 
 def test_every_traced_product_asks_for_highest(dot_precisions):
+    """The jittable public functions are traced once inside ``jax.make_jaxpr`` (nothing compiled: their
+    products are bound while tracing, exactly as in an eager call, which binds the same set of products:
+    checked once against an eager run, which repeats some of the empirical NTK's); ``evaluate_grid`` is an
+    eager driver (NumPy results) and runs as such, compiling its grid program."""
     rng = np.random.default_rng(0)
     f32 = lambda *s: jnp.asarray(rng.normal(size=s), jnp.float32)  # noqa: E731
     x, xt, xr = f32(12, 3), f32(7, 3), f32(15, 3)
     kf = ntkd.mlp_kernel_fn(2)
-    k, kt, ktt = kf(x, None, "ntk"), kf(xt, x, "ntk"), kf(xt, None, "ntk")
-    k = k + 1e-3 * jnp.eye(12, dtype=k.dtype)
-    z = f32(12)
-    y = (z > 0).astype(jnp.float32)
-    # predictors
-    ntkd.gradient_descent_mse(k, z)(jnp.asarray([0.5, 2.0, np.inf], jnp.float32), f32(12), f32(7), kt)
-    ntkd.kernel_regression(k, z, kt)
-    ntkd.gp_inference(k, z, kt, ktt)
-    # Ji & Zhu: KD flow, risk, inefficiency
-    ntkd.kd_function_space_flow(k, z, y, 0.7, 2.0, jnp.asarray([0.5, 1.0], jnp.float32), theta_test_train=kt)
-    ntkd.alpha_n_exact(kf(xr, None, "ntk") + 1e-3 * jnp.eye(15), f32(15), f32(15), np.arange(6))
-    ntkd.weight_norm_curve(k, z, np.array([4, 8, 12]))
-    ntkd.hard_label_effect(k, f32(12), f32(12), f32(12), norm_w_g=1.0)
-    # the sweep grid, converged (Cholesky) and at finite times (eigh), with a reference set
-    ntkd.evaluate_grid(kf, x, z, y, xt, f32(7), (f32(7) > 0) * 1.0, rho=[1.0, 0.5], T=[2.0], t=(1.0, np.inf),
-                    reference=(xr, f32(15), (f32(15) > 0) * 1.0))
-    # empirical NTKs of a finite network, both methods (their VJPs/JVPs transpose the forward products)
     init_fn, apply_fn = finite.mlp(3, 16, 2)
     params = init_fn(jax.random.PRNGKey(0))
-    for method in ("jacobian", "ntvp"):
-        ntkd.empirical_ntk(apply_fn, params, x, xt, method=method)
-    assert len(dot_precisions) > 40  # the spy saw the programs
+    vec = {n: f32(n) for n in (7, 12, 15)}
+
+    def traced(x, xt, xr, vec, params):
+        k, kt, ktt = kf(x, None, "ntk"), kf(xt, x, "ntk"), kf(xt, None, "ntk")
+        k = k + 1e-3 * jnp.eye(12, dtype=k.dtype)
+        z, v7, v15 = vec[12], vec[7], vec[15]
+        y = (z > 0).astype(jnp.float32)
+        # predictors (times are concrete NumPy values, as a caller under jit closes over them)
+        ntkd.gradient_descent_mse(k, z)(np.asarray([0.5, 2.0, np.inf], np.float32), -z, v7, kt)
+        ntkd.kernel_regression(k, z, kt)
+        ntkd.gp_inference(k, z, kt, ktt)
+        # Ji & Zhu: KD flow, risk, inefficiency
+        ntkd.kd_function_space_flow(k, z, y, 0.7, 2.0, np.asarray([0.5, 1.0], np.float32), theta_test_train=kt)
+        ntkd.alpha_n_exact(kf(xr, None, "ntk") + 1e-3 * jnp.eye(15), v15, -v15, np.arange(6))
+        ntkd.weight_norm_curve(k, z, np.array([4, 8, 12]))
+        ntkd.hard_label_effect(k, z, -z, 2 * z, norm_w_g=1.0)
+        # empirical NTKs of a finite network, both methods (their VJPs/JVPs transpose the forward products)
+        for method in ("jacobian", "ntvp"):
+            ntkd.empirical_ntk(apply_fn, params, x, xt, method=method)
+        return k
+
+    jax.make_jaxpr(traced)(x, xt, xr, vec, params)
+    n_traced = len(dot_precisions)
+    # the sweep grid, converged (Cholesky) and at finite times (eigh), with a reference set
+    ntkd.evaluate_grid(kf, x, vec[12], (vec[12] > 0) * 1.0, xt, f32(7), (f32(7) > 0) * 1.0, rho=[1.0, 0.5],
+                       T=[2.0], t=(1.0, np.inf), reference=(xr, f32(15), (f32(15) > 0) * 1.0))
+    assert n_traced > 40 and len(dot_precisions) > n_traced  # the spy saw the programs
     assert set(dot_precisions) == {HIGHEST}, sorted(set(map(str, dot_precisions)))
 
 
