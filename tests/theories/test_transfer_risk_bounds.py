@@ -217,3 +217,27 @@ def test_sample_reductions_keep_the_dtype_and_never_turn_nan_into_a_number():
         with pytest.raises(ValueError, match=f"`{name}`"):
             f(bad)
         assert np.isnan(np.asarray(jax.jit(f)(jnp.asarray(bad)))).all(), name
+
+
+@pytest.mark.parametrize("x64", [True, False])
+def test_task_draws_are_the_documented_formulas_bitwise(x64):
+    """sample_inputs and gaussian_mixture are one compiled program each; their draws are exactly the
+    eager formulas of their docstrings (x = scale·N(0, I); signs, centres ~ N(0, σ_p² I), widths
+    σ·U(0.75, 1.25) from split keys), in float64 and float32."""
+    import jax.numpy as jnp
+
+    with jax.enable_x64(x64):
+        dt = jnp.float64 if x64 else jnp.float32
+        key = jax.random.PRNGKey(5)
+        x = T_.sample_inputs(key, 33, d=3, scale=2.5, dtype=dt)
+        assert x.dtype == dt
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(2.5 * jax.random.normal(key, (33, 3), dt)))
+        mix = T_.gaussian_mixture(key, 6, amplitude=0.7, center_std=4.0)
+        k1, k2, k3 = jax.random.split(key, 3)
+        signs = np.where(np.asarray(jax.random.bernoulli(k1, 0.5, (6,))), 1.0, -1.0)
+        np.testing.assert_array_equal(np.asarray(mix.amplitudes), (0.7 * signs).astype(dt))
+        np.testing.assert_array_equal(np.asarray(mix.centers), np.asarray(4.0 * jax.random.normal(k2, (6, 2), dt)))
+        np.testing.assert_array_equal(np.asarray(mix.widths),
+                                      np.asarray(15.0 / 6**0.5 * jax.random.uniform(k3, (6,), dt, 0.75, 1.25)))
+    with pytest.raises(ValueError, match="d"):
+        T_.gaussian_mixture(key, 3, d=0)

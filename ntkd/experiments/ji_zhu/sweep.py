@@ -16,6 +16,7 @@ import itertools
 import json
 import sys
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -259,8 +260,13 @@ def _block(variant, depth, n, seed):
 
 
 def _labels(task, zt, zg):
-    z = zt if task["perfect"] else zg
-    return (z > 0).astype(zt.dtype)
+    return _positive(zt if task["perfect"] else zg, zt.dtype)
+
+
+@partial(jax.jit, static_argnums=1)
+def _positive(z, dtype):
+    """1{z > 0} in ``dtype``: one program per shape (not a comparison and a cast)."""
+    return (z > 0).astype(dtype)
 
 
 def _seed_data(pools, seed, teacher, task, st, depth, n_max, keys, x_te, zt_te, yg_te, dtype):

@@ -29,7 +29,15 @@ def sample_inputs(key, n: int, *, d: int = 2, scale: float = 5.0, dtype=None):
     n = check_int(n, "n", minimum=1)
     d = check_int(d, "d", minimum=1)
     scale = check_positive(scale, "scale")
-    return scale * jax.random.normal(key, (n, d), dtype or jnp.result_type(float))
+    return _scaled_normal(key, scale, n=n, d=d, dtype=jnp.dtype(dtype or jnp.result_type(float)))
+
+
+@partial(jax.jit, static_argnames=("n", "d", "dtype"))
+def _scaled_normal(key, scale, *, n, d, dtype):
+    """``scale · N(0, I)`` of shape (n, d): one program per shape, not a sampler and a product. The
+    barrier keeps XLA from folding ``scale`` into the sampler's constants (the draws stay bitwise those
+    of ``scale * jax.random.normal(key, (n, d))``)."""
+    return scale * jax.lax.optimization_barrier(jax.random.normal(key, (n, d), dtype))
 
 
 class GaussianMixture(NamedTuple):
@@ -54,14 +62,21 @@ def gaussian_mixture(key, q: int, *, amplitude: float = 1.0, d: int = 2, center_
                      width: float = None) -> GaussianMixture:
     """A random q-mode Gaussian-mixture logit function (Fig. 3, S2); see the module notes for [G] choices."""
     q = check_int(q, "q", minimum=1)
+    d = check_int(d, "d", minimum=1)
     amplitude = check_positive(amplitude, "amplitude")
     width = 15.0 / q**0.5 if width is None else check_positive(width, "width")
+    return GaussianMixture(*_mixture_params(key, amplitude, center_std, width, q=q, d=d))
+
+
+@partial(jax.jit, static_argnames=("q", "d"))
+def _mixture_params(key, amplitude, center_std, width, *, q, d):
+    """The draws of :func:`gaussian_mixture` as one program (not one per eager operation)."""
     k1, k2, k3 = jax.random.split(key, 3)
     dtype = jnp.result_type(float)
     signs = jnp.where(jax.random.bernoulli(k1, 0.5, (q,)), 1.0, -1.0).astype(dtype)
-    centers = center_std * jax.random.normal(k2, (q, d), dtype)
+    centers = center_std * jax.lax.optimization_barrier(jax.random.normal(k2, (q, d), dtype))  # bitwise eager
     widths = width * jax.random.uniform(k3, (q,), dtype, 0.75, 1.25)
-    return GaussianMixture(amplitude * signs, centers, widths)
+    return amplitude * signs, centers, widths
 
 
 def flip_signs(key, z, p_flip: float):
