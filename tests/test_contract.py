@@ -8,6 +8,9 @@ Table 2 (``BAD``): each invalid value is refused eagerly with a ValueError namin
 same value passed as a traced argument under ``jit`` gives NaN, never a plausible number.
 
 Functions that are drivers rather than JAX functions are listed in ``NOT_TRACEABLE`` with the reason.
+
+Every test here runs with ``jax_numpy_rank_promotion = "raise"``: ntkd broadcasts explicitly, so code that
+forbids implicit rank promotion can call it.
 """
 import jax
 import jax.numpy as jnp
@@ -34,13 +37,19 @@ NG = np.array([2, 3, 5])
 KEY = jax.random.PRNGKey(0)
 
 
+@pytest.fixture(autouse=True)
+def _strict_rank_promotion():
+    with jax.numpy_rank_promotion("raise"):
+        yield
+
+
 def _mlp_params():
     r = np.random.default_rng(1)
     return {"w1": r.normal(size=(2, 8)), "b1": r.normal(size=8), "w2": r.normal(size=(8, 2))}
 
 
 def _mlp_apply(p, x):
-    h = jnp.tanh(jnp.matmul(x, p["w1"], precision="highest") + p["b1"])
+    h = jnp.tanh(jnp.matmul(x, p["w1"], precision="highest") + p["b1"][None, :])
     return jnp.matmul(h, p["w2"], precision="highest") / jnp.sqrt(8.0)
 
 

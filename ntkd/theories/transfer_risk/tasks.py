@@ -55,7 +55,7 @@ class GaussianMixture(NamedTuple):
 def _mixture_logits(amplitudes, centers, widths, x):
     """Σ_j A_j exp(-‖x - x_j‖² / σ_j²), one program per input shape (not one per eager operation)."""
     d2 = jnp.sum((x[:, None, :] - centers[None]) ** 2, axis=-1)
-    return jnp.sum(amplitudes * jnp.exp(-d2 / widths**2), axis=-1)
+    return jnp.sum(amplitudes[None, :] * jnp.exp(-d2 / (widths**2)[None, :]), axis=-1)  # explicit ranks
 
 
 def gaussian_mixture(key, q: int, *, amplitude: float = 1.0, d: int = 2, center_std: float = 5.0,
