@@ -173,18 +173,73 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
         bitwise for every device count (tests/kernels/test_tiled_device.py).
       progress: optional callable ``progress(done_tiles, total_tiles)``.
 
+    Several processes (``jax.distributed``, ``jax.process_count() > 1``) with ``out="device"`` and
+    ``devices=None``: the result is one global ``jax.Array`` whose rows are split evenly over the largest
+    number k ≤ ``len(jax.devices())`` of all processes' devices that divides n1. Every process calls
+    ``kernel_matrix`` with the same arguments and computes only the row stripes of its own devices (each
+    stripe against all columns, on that device), so no data moves between processes; each process holds
+    its stripes (``.addressable_shards``). A symmetric kernel's stripes compute both triangles (no
+    mirroring across processes); the pairs of the same point keep the exact diagonal, which needs ntkd's
+    analytic kernels (a generic ``kernel_fn``: pass ``x2`` for its cross kernel). Equal to the one-process
+    result (tests/kernels/test_tiled_processes.py).
+
     Returns:
       NumPy arrays of dtype ``x1.dtype`` (``out`` itself when given; ``jax.Array`` s for
       ``out="device"``); shaped like ``kernel_fn``'s output for ``get``.
     """
+    if isinstance(out, str) and out == "device" and devices is None and jax.process_count() > 1:
+        return _over_processes(kernel_fn, x1, x2, get=get, block_size=block_size, progress=progress)
+    return _kernel_matrix(kernel_fn, x1, x2, get=get, block_size=block_size, devices=devices, out=out,
+                          progress=progress)
+
+
+def _over_processes(kernel_fn, x1, x2, *, get, block_size, progress):
+    """:func:`kernel_matrix` with ``out="device"`` in a multi-process job: this process's row stripes of
+    a global array over ``jax.devices()``."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    single = isinstance(get, str)
+    names = (get,) if single else tuple(get)
+    x1 = check_inputs_2d(x1, "x1")
+    symmetric = x2 is None or x2 is x1
+    if symmetric and config_of(kernel_fn) is None:
+        raise ValueError("a symmetric kernel_matrix over several processes needs ntkd's analytic kernels for "
+                         "the exact diagonal; for another kernel_fn pass x2=x1 (its cross kernel).")
+    x2 = x1 if symmetric else check_inputs_2d(x2, "x2")
+    n1, n2 = x1.shape[0], x2.shape[0]
+    devs = jax.devices()
+    k_rows = _row_split(n1, len(devs))
+    rows = n1 // k_rows
+    mine = [s for s in range(k_rows) if devs[s].process_index == jax.process_index()]
+    x1h, x2h = np.asarray(x1), np.asarray(x2)
+    parts = [[] for _ in names]
+    for s in mine:
+        stripe = x1h[s * rows:(s + 1) * rows]
+        res = _kernel_matrix(kernel_fn, stripe, x2h, get=names, block_size=block_size, devices=[devs[s]],
+                             out="device", progress=progress, row0=s * rows if symmetric else None)
+        for p, a in zip(parts, res):
+            p.append(a)
+    split = NamedSharding(Mesh(np.array(devs[:k_rows]), ("rows",)), PartitionSpec("rows", None))
+    out = [jax.make_array_from_single_device_arrays((n1, n2), split, p) for p in parts]
+    if single:
+        return out[0]
+    return pack(tuple(names), dict(zip(names, out)))
+
+
+def _kernel_matrix(kernel_fn, x1, x2=None, *, get, block_size, devices, out, progress, row0=None):
+    """The body of :func:`kernel_matrix` on this process's devices. ``row0``: ``x1`` are the rows
+    ``row0 ..`` of ``x2`` (a row stripe of a symmetric kernel): every tile is computed (no mirroring)
+    and the pairs of the same point get the exact diagonal from the tile offsets (analytic kernels)."""
     block_size = check_int(block_size, "block_size", minimum=1)
     single = isinstance(get, str)
     names = (get,) if single else tuple(get)
     if not names or any(n not in GETS for n in names):
         raise ValueError(f"`get` must be 'nngp', 'ntk' or a tuple of those; got {get!r}.")
     x1 = check_inputs_2d(x1, "x1")
-    symmetric = x2 is None or x2 is x1
-    x2 = x1 if symmetric else check_inputs_2d(x2, "x2")
+    mirror = (x2 is None or x2 is x1) and row0 is None  # compute the upper triangle, mirror the rest
+    symmetric = mirror or row0 is not None  # pairs of the same point get the exact diagonal
+    x2 = x1 if mirror else check_inputs_2d(x2, "x2")
+    row0 = row0 or 0
     if x2.shape[1] != x1.shape[1]:
         raise ValueError(f"`x2` has {x2.shape[1]} features but `x1` has {x1.shape[1]}; they must match.")
     n1, n2 = x1.shape[0], x2.shape[0]
@@ -228,13 +283,13 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
         else:
             (cross, diag), spread = _generic_tile_programs(kernel_fn, key, devs)
     x1h = np.asarray(x1)
-    x2h = x1h if symmetric else np.asarray(x2)
+    x2h = x1h if mirror else np.asarray(x2)
     starts1, starts2 = range(0, n1, b1), range(0, n2, b2)
-    tiles = [(i, j) for i in starts1 for j in starts2 if not (symmetric and j < i)]
+    tiles = [(i, j) for i in starts1 for j in starts2 if not (mirror and j < i)]
     if own:  # one program: diagonal tiles get the exact diagonal from the tile offsets
         kinds = ([], tiles)
     else:  # a generic kernel_fn's diagonal tiles are kernel_fn(a, None): a second program
-        kinds = ([t for t in tiles if t[0] == t[1]], [t for t in tiles if t[0] != t[1]]) if symmetric else ([], tiles)
+        kinds = ([t for t in tiles if t[0] == t[1]], [t for t in tiles if t[0] != t[1]]) if mirror else ([], tiles)
     groups = [(k == 0, g[s:s + n_dev]) for k, g in enumerate(kinds) for s in range(0, len(g), n_dev)]
 
     def stack(rows, start, size):
@@ -252,7 +307,7 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
             return diag(xa)
         xb = stack(x2h, [j for _, j in group], b2)
         if own:
-            return program(xa, xb, offsets([i for i, _ in group]), offsets([j for _, j in group]))
+            return program(xa, xb, offsets([row0 + i for i, _ in group]), offsets([j for _, j in group]))
         return cross(xa, xb)
 
     def store_device(group, blocks):
@@ -262,7 +317,7 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
             tiles_on = sorted(blk.addressable_shards, key=lambda sh: sh.index[0].start or 0)
             for k, (i, j) in enumerate(group):
                 moved = {}
-                for r, c, transpose in [(i, j, False)] + ([(j, i, True)] if symmetric and i != j else []):
+                for r, c, transpose in [(i, j, False)] + ([(j, i, True)] if mirror and i != j else []):
                     edge = b2 if transpose else b1
                     for s in range(r // rows, min(k_rows, -(-(r + edge) // rows))):
                         if s not in moved:  # one device-to-device copy per destination shard
@@ -281,7 +336,7 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
             blk = np.asarray(blk)
             for k, (i, j) in enumerate(group):
                 t = blk[k, :min(b1, n1 - i), :min(b2, n2 - j)]
-                tasks += [(o, t, i, j, s, symmetric and i != j) for s in range(0, t.shape[0], _STRIPE)]
+                tasks += [(o, t, i, j, s, mirror and i != j) for s in range(0, t.shape[0], _STRIPE)]
         for f in [pool.submit(_copy_stripe, *a) for a in tasks]:
             f.result()
 
