@@ -4,8 +4,8 @@ store, ``ntkd merge`` joins them.
 * ``shard_units`` deals whole units out deterministically: the shards are disjoint and cover every unit;
 * the one-process run compiles one grid program per bucket of n (6 and 12 padded, 20 its own), each
   once, ahead of its first chunk in the engine's background thread;
-* two local CPU processes of one ``jax.distributed`` job (coordinator on localhost), merged, give the
-  rows of a one-process run bitwise;
+* two local CPU processes of one ``jax.distributed`` job (coordinator on localhost), and three shards
+  computed one after another, merged, give the rows of a one-process run bitwise;
 * merge deduplicates (merging a shard again, or the full run on top, adds nothing) and refuses a store of
   another configuration.
 """
@@ -158,3 +158,16 @@ def test_merge_refuses_a_store_of_another_configuration(tmp_path, single):
     with pytest.raises(ValueError, match="different sweep configuration"):  # the target's own config
         merge_stores(tmp_path / "m2" / "results.sqlite", [single])
     assert main(["merge", str(tmp_path / "m3"), str(tmp_path / "nowhere")]) == 2
+
+
+def test_three_shards_merge_to_the_one_process_rows(tmp_path, single):
+    """``--shard i/3`` (the partition every one of 3 processes would compute), run here one after another
+    (their programs are the one-process run's, already compiled), merged: the one-process rows bitwise."""
+    cfg = S.SweepConfig.from_dict(CFG)
+    shards = [tmp_path / f"s{i}" for i in range(3)]
+    for i, d in enumerate(shards):
+        S.run_sweep(cfg, d, progress=None, shard=(i, 3))
+    blocks = [_blocks(d / "results.sqlite") for d in shards]
+    assert sum(len(b) for b in blocks) == len(set().union(*blocks)) == len(_blocks(single[0]))
+    merge_stores(tmp_path / "merged" / "results.sqlite", [d / "results.sqlite" for d in shards])
+    assert _rows(tmp_path / "merged" / "results.sqlite") == _rows(single[0])
