@@ -116,13 +116,14 @@ class Progress:
         """Seconds left (see the module docstring); NaN before the first chunk."""
         left_blocks = max(self.total - self.done, 0)
         left_work = max(self.total_work - self.work, 0.0)
-        if not self._chunks:
+        chunks = [c for c in self._chunks if c[0] > 0]  # an empty update (e.g. a resumed step) fits nothing
+        if not chunks:
             return float("nan")
-        b_ = np.array([c[0] for c in self._chunks], float)
-        w_ = np.array([c[1] for c in self._chunks], float)
-        t_ = np.array([c[2] for c in self._chunks], float)
+        b_ = np.array([c[0] for c in chunks], float)
+        w_ = np.array([c[1] for c in chunks], float)
+        t_ = np.array([c[2] for c in chunks], float)
         a, b = t_.sum() / b_.sum(), 0.0
-        if len(self._chunks) > 1 and np.ptp(w_ / b_) > 0:
+        if len(chunks) > 1 and np.ptp(w_ / b_) > 0:
             (a2, b2), *_ = np.linalg.lstsq(np.stack([b_, w_], 1), t_, rcond=None)
             if a2 >= 0 and b2 >= 0:
                 a, b = a2, b2
