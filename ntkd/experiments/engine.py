@@ -72,6 +72,34 @@ def once(fn: Callable[[], object]) -> Callable[[], None]:
     return run
 
 
+def _caller_scope():
+    """A context-manager factory that enters, in another thread, the calling thread's JAX settings that
+    change how a program lowers: x64, default matmul precision, default device, rank and dtype promotion
+    (thread-local scopes, all part of JAX's compile cache key)."""
+    import contextlib
+
+    c = jax.config
+    vals = (bool(c.jax_enable_x64), c.jax_default_matmul_precision, c.jax_default_device,
+            c.jax_numpy_rank_promotion, c.jax_numpy_dtype_promotion)
+
+    @contextlib.contextmanager
+    def scope():
+        x64, prec, dev, rank, dtypes = vals
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(jax.enable_x64(x64))
+            stack.enter_context(jax.default_matmul_precision(prec))
+            stack.enter_context(jax.default_device(dev))
+            stack.enter_context(jax.numpy_rank_promotion(rank))
+            stack.enter_context(jax.numpy_dtype_promotion(dtypes))
+            yield
+    return scope
+
+
+def _in_scope(scope, fn):
+    with scope():
+        fn()
+
+
 def device_mesh():
     """A 1-D mesh ``("s",)`` over ``jax.local_devices()``."""
     from jax.sharding import Mesh
@@ -178,15 +206,16 @@ def run_units(path, schema: Schema, units: Sequence[Unit], *, config_json: str, 
     ``shard=(i, N)``: only this shard's units (:func:`shard_units`), for N processes or array jobs that
     each write their own store; ``ntkd merge`` joins the stores.
     ``precompile``: one background thread runs the :attr:`Unit.prepare` of every unit still to do, in
-    order, so that the next units' programs compile on the host while the accelerator computes the
-    current one; the thread is joined before this returns (after a stop, the compilation in flight
-    finishes first). Compile seconds and program counts include it. ``None`` (default): the environment
-    variable ``NTKD_PRECOMPILE`` (``1`` or ``0``) if set, else on when JAX's default backend is not the
-    CPU. On the CPU the compilations compete with the computation for the
-    same cores (2-core machine, full-size Ji & Zhu Fig. 2: no wall-time gain beyond run-to-run noise,
-    benchmarks/README.md). On a GPU, XLA's autotuning during a background compilation takes device memory
-    next to the running chunk: keep ``memory_gib`` well below the device's memory, or set
-    ``NTKD_PRECOMPILE=0``. Untested on a GPU so far (none was available).
+    order and in this thread's JAX setting scopes (x64, matmul precision, default device, promotion), so
+    that the next units' programs compile on the host while the accelerator computes the current one; the
+    thread is joined before this returns (after a stop, the compilation in flight finishes first).
+    Compile seconds and program counts include it. ``None`` (default): the environment variable
+    ``NTKD_PRECOMPILE`` (``1`` or ``0``) if set, else on when JAX's default backend is not the CPU. On
+    the CPU the compilations compete with the computation for the same cores (2-core machine, full-size
+    Ji & Zhu Fig. 2: no wall-time gain beyond run-to-run noise, benchmarks/README.md). On a GPU, XLA's
+    autotuning during a background compilation takes device memory next to the running chunk: keep
+    ``memory_gib`` well below the device's memory, or set ``NTKD_PRECOMPILE=0``. Untested on a GPU so far
+    (none was available).
     """
     path = Path(path)
     units = shard_units(units, shard)
@@ -211,8 +240,9 @@ def run_units(path, schema: Schema, units: Sequence[Unit], *, config_json: str, 
             env = os.environ.get("NTKD_PRECOMPILE", "").strip().lower()
             precompile = env not in ("0", "false", "no", "off") if env else jax.default_backend() != "cpu"
         pool = ThreadPoolExecutor(1, thread_name_prefix="ntkd-precompile") if precompile and preps else None
+        scope = _caller_scope() if pool else None  # the worker compiles as this thread would
         for prep in preps if pool else ():
-            pool.submit(prep)
+            pool.submit(_in_scope, scope, prep)
         try:
             for unit, todo in todo_units:
                 bar.start_group()

@@ -300,29 +300,6 @@ def _train_rows(a, n, size, dtype):
     return a if size == n else np.concatenate([a, np.repeat(a[:1], size - n, axis=0)])
 
 
-def _jax_scope():
-    """A context-manager factory that enters, in another thread, the calling thread's JAX settings that
-    change how a program lowers: x64, default matmul precision, default device, rank and dtype promotion
-    (thread-local scopes, all part of JAX's compile cache key)."""
-    import contextlib
-
-    c = jax.config
-    vals = (bool(c.jax_enable_x64), c.jax_default_matmul_precision, c.jax_default_device,
-            c.jax_numpy_rank_promotion, c.jax_numpy_dtype_promotion)
-
-    @contextlib.contextmanager
-    def scope():
-        x64, prec, dev, rank, dtypes = vals
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(jax.enable_x64(x64))
-            stack.enter_context(jax.default_matmul_precision(prec))
-            stack.enter_context(jax.default_device(dev))
-            stack.enter_context(jax.numpy_rank_promotion(rank))
-            stack.enter_context(jax.numpy_dtype_promotion(dtypes))
-            yield
-    return scope
-
-
 def _grid_specs(mesh, batch, N, d, P, Q, m, R, M, dtype, padded):
     """The abstract arguments (shape, dtype, sharding) of the batched grid program of one bucket, exactly
     as ``compute`` of :func:`_run_sweep` places them, for compiling it ahead of its first call."""
@@ -431,24 +408,19 @@ def _run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opt
     cache = {}
     programs = {}  # (depth, bucket, batch) -> the once-prepare that compiles that grid program ahead
 
-    scope = _jax_scope()  # this thread's JAX settings; the background thread enters them again
-
-    def program(L, N, batch):
-        """The jitted grid program of one bucket and its prepare, which compiles it ahead of time; (None,
-        None) without buckets (chunks of varying size) and for the empirical kernel (its kernel_fn is
-        built with the seed data)."""
+    def prepare(L, N, batch):
+        """The once-callable that compiles one bucket's grid program ahead of its first call (the program
+        ``compute`` then calls: the same kernel_fn object, so the same jitted function); None without
+        buckets (chunks of varying size) and for the empirical kernel (its kernel_fn is built with the seed
+        data)."""
         if not buckets or st.get("kernel") == "empirical":
-            return None, None
-        f = compiled_grid(_student_kernel(st, L), method, jitter, x_ref is not None, batched=True, padded=True)
+            return None
         if (L, N, batch) not in programs:
+            f = compiled_grid(_student_kernel(st, L), method, jitter, x_ref is not None, batched=True, padded=True)
             specs = _grid_specs(mesh, batch, N, x_te.shape[1], len(r), len(T_unique), m,
                                 ev["n_ref"] or 1, len(times), dtype, True)
-
-            def compile_ahead():
-                with scope():  # JAX's setting scopes are thread-local (and part of the compile cache key)
-                    f.lower(*specs).compile()
-            programs[L, N, batch] = once(compile_ahead)
-        return f, programs[L, N, batch]
+            programs[L, N, batch] = once(lambda: f.lower(*specs).compile())
+        return programs[L, N, batch]
 
     def setup(store, vl, task, L):
         """Teacher, test labels and the oracle of one (variant, depth), once; p(β) curves to the store."""
@@ -479,6 +451,7 @@ def _run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opt
         per_seed_bytes = 8.0 * (3 * N * N + N * (m + ev["n_ref"]) + m * len(r) * len(times)) * 2
         batch = batch_size(len(g["seeds"]), per_seed_bytes, ev["memory_gib"], ev["seed_chunk"], n_dev) \
             if buckets else 0
+        ahead = prepare(L, N, batch)
 
         def compute(store, seeds):
             kfn, teacher, zt_te, yg_te, ref, pools = setup(store, vl, task, L)
@@ -500,11 +473,9 @@ def _run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opt
             args = per[:6] + [jax.device_put(x_te, repl)] + per[6:] + shared
             if buckets:  # the padded program: real training rows first, n of them
                 args.append(jax.device_put(np.asarray(n, np.int32), repl))
-            f, prepare = program(L, N, batch)
-            if prepare is None:
-                f = compiled_grid(kfn, method, jitter, ref is not None, batched=True, padded=buckets)
-            else:  # compiled ahead in the engine's background thread (or now, or waiting for it)
-                prepare()
+            f = compiled_grid(kfn, method, jitter, ref is not None, batched=True, padded=buckets)
+            if ahead is not None:  # compiled in the engine's background thread (or now, or waiting for it)
+                ahead()
             res = {k: np.array(v) for k, v in f(*args).items()}
             factors = [method] * len(seeds)
             bad = np.flatnonzero(~res["ok"][:len(seeds)])
@@ -536,7 +507,7 @@ def _run_sweep(config: SweepConfig, out, *, progress=sys.stderr, max_blocks: Opt
 
         return Unit(f"{vl} L={L} n={n}" + (f" (bucket {N})" if N != n else ""), [(_block(vl, L, n, s), s) for s in g["seeds"]], compute,
                     block_bytes=per_seed_bytes, block_work=float(N) ** 3 + float(N) * N * (m + ev["n_ref"]),
-                    prepare=program(L, N, batch)[1])
+                    prepare=ahead)
 
     units = [unit(vl, task, L, n) for vl, task in config.variants() for L in config.depths() for n in g["n"]]
     run_units(path, SCHEMA, units, config_json=config.to_json(), config_hash=config.hash(),
