@@ -193,20 +193,35 @@ def kernel_matrix(kernel_fn: Callable, x1, x2=None, *, get="ntk", block_size: in
                           progress=progress)
 
 
+def _names(get):
+    """``(single, names)`` of a ``get`` argument, refused unless it is a kernel name or a tuple of them."""
+    single = isinstance(get, str)
+    names = (get,) if single else tuple(get)
+    if not names or any(n not in GETS for n in names):
+        raise ValueError(f"`get` must be 'nngp', 'ntk' or a tuple of those; got {get!r}.")
+    return single, names
+
+
+def _same_features(x1, x2):
+    if x2.shape[1] != x1.shape[1]:
+        raise ValueError(f"`x2` has {x2.shape[1]} features but `x1` has {x1.shape[1]}; they must match.")
+    return x2
+
+
 def _over_processes(kernel_fn, x1, x2, *, get, block_size, progress):
     """:func:`kernel_matrix` with ``out="device"`` in a multi-process job: this process's row stripes of
     a global array over ``jax.devices()``."""
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-    single = isinstance(get, str)
-    names = (get,) if single else tuple(get)
+    check_int(block_size, "block_size", minimum=1)
+    single, names = _names(get)
     x1 = check_inputs_2d(x1, "x1")
     symmetric = x2 is None or x2 is x1
     if symmetric and config_of(kernel_fn) is None:
         raise ValueError("a symmetric kernel_matrix over several processes needs ntkd's analytic kernels for "
                          "the exact diagonal; for another kernel_fn pass x2=x1 (its cross kernel).")
-    x2 = x1 if symmetric else check_inputs_2d(x2, "x2")
-    n1, n2 = x1.shape[0], x2.shape[0]
+    x2 = x1 if symmetric else _same_features(x1, check_inputs_2d(x2, "x2"))  # checked here too: a process
+    n1, n2 = x1.shape[0], x2.shape[0]  # may own no stripe
     devs = jax.devices()
     k_rows = _row_split(n1, len(devs))
     rows = n1 // k_rows
@@ -231,17 +246,12 @@ def _kernel_matrix(kernel_fn, x1, x2=None, *, get, block_size, devices, out, pro
     ``row0 ..`` of ``x2`` (a row stripe of a symmetric kernel): every tile is computed (no mirroring)
     and the pairs of the same point get the exact diagonal from the tile offsets (analytic kernels)."""
     block_size = check_int(block_size, "block_size", minimum=1)
-    single = isinstance(get, str)
-    names = (get,) if single else tuple(get)
-    if not names or any(n not in GETS for n in names):
-        raise ValueError(f"`get` must be 'nngp', 'ntk' or a tuple of those; got {get!r}.")
+    single, names = _names(get)
     x1 = check_inputs_2d(x1, "x1")
     mirror = (x2 is None or x2 is x1) and row0 is None  # compute the upper triangle, mirror the rest
     symmetric = mirror or row0 is not None  # pairs of the same point get the exact diagonal
-    x2 = x1 if mirror else check_inputs_2d(x2, "x2")
+    x2 = x1 if mirror else _same_features(x1, check_inputs_2d(x2, "x2"))
     row0 = row0 or 0
-    if x2.shape[1] != x1.shape[1]:
-        raise ValueError(f"`x2` has {x2.shape[1]} features but `x1` has {x1.shape[1]}; they must match.")
     n1, n2 = x1.shape[0], x2.shape[0]
     dtype = np.dtype(x1.dtype)
     on_device = isinstance(out, str)
